@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,18 +284,22 @@ class StateStore:
         return [DeadLetter(id=r[0], created_at=r[1], reason=r[2], status=r[3], response=r[4],
                            alerts=r[5], body=r[6]) for r in rows]
 
-    def requeue_dead_letters(self, ids: Iterable[int] | None = None) -> int:
+    def requeue_dead_letters(
+        self, ids: Iterable[int] | None = None, *, wrap: Callable[[bytes], bytes] = bytes
+    ) -> int:
         """Move dead letters back into the queue as batches; returns how many moved.
 
-        The stored body must be a complete request body (the caller rewraps single
-        alerts before calling when needed).
+        Args:
+            ids: which dead letters (all when ``None``).
+            wrap: turns a stored body into a request body (e.g. one alert → envelope).
         """
         with self._transaction():
             rows = self._select_dead(ids)
             now = time.time()
+            bodies = [wrap(r[2]) for r in rows]
             self._db.executemany(
                 "INSERT INTO batches (created_at, alerts, bytes, body) VALUES (?, ?, ?, ?)",
-                [(now, r[1], len(r[2]), r[2]) for r in rows])
+                [(now, r[1], len(b), b) for r, b in zip(rows, bodies, strict=True)])
             self._db.executemany("DELETE FROM dead_letters WHERE id=?", [(r[0],) for r in rows])
         return len(rows)
 

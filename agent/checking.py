@@ -1,0 +1,82 @@
+"""The ``check`` command: validate everything an operator wrote, like ``nginx -t``."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from agent.config import AgentConfig, hostname, load_config
+from agent.errors import EX_CONFIG, ConfigError
+from agent.rules import compile_rules, run_rule_tests
+from agent.tail.discovery import discover
+
+
+def check(config_path: str, *, out: TextIO) -> int:
+    """Load agent.toml and all rule files, compile rules, run ``[[rule.test]]`` examples.
+
+    Prints each source with the files its globs match now, each rule with its
+    test results, and a final verdict.
+
+    Returns:
+        0 when everything is valid and every rule test passes, else 78.
+
+    Raises:
+        ConfigError: a file is invalid (the caller prints it and exits 78).
+    """
+    config = load_config(config_path)
+    out.write(f"config {config.path}: ok\n")
+    out.write(f"endpoint {config.bigpanda.endpoint} ({config.bigpanda.batch_format})\n")
+    out.write(f"state {config.queue.db_path}\n")
+    out.write(f"rules {config.rules_dir}: {len(config.rule_files)} file(s)\n")
+    failures = _check_rules(config, out)
+    total = sum(len(rule.tests) for rf in config.rule_files for rule in rf.rules)
+    if failures:
+        out.write(f"FAILED: {failures} of {total} rule test(s) failed\n")
+        return EX_CONFIG
+    out.write(f"ok: {len(config.rule_files)} rule file(s), {total} rule test(s) passed\n")
+    return 0
+
+
+def _check_rules(config: AgentConfig, out: TextIO) -> int:
+    host = hostname()
+    failures = 0
+    for rf in config.rule_files:
+        compile_rules(rf, config.defaults, hostname=host)
+        files = sorted(discover(rf.source))
+        out.write(f"\n{rf.path.name}: source {rf.source.name}, read_from={rf.source.read_from}\n")
+        for pattern in rf.source.paths:
+            out.write(f"  path {pattern}\n")
+        for path in files[:20]:
+            out.write(f"    matches {path}\n")
+        if len(files) > 20:
+            out.write(f"    … and {len(files) - 20} more\n")
+        if not files:
+            out.write("    (no file matches now)\n")
+        results = run_rule_tests(rf, config.defaults, hostname=host)
+        by_rule: dict[str, list[str]] = {}
+        for failure in results:
+            by_rule.setdefault(failure.rule, []).append(
+                f"test {failure.test_index}: {failure.reason}")
+        for rule in rf.rules:
+            problems = by_rule.get(rule.name, [])
+            verdict = "FAIL" if problems else "ok"
+            out.write(f"  rule {rule.name} ({rule.format}): {len(rule.tests)} test(s) {verdict}\n")
+            for problem in problems:
+                out.write(f"    {rf.path}: rule {rule.name!r} {problem}\n")
+        failures += len(results)
+    return failures
+
+
+def validate_only(config_path: str) -> AgentConfig:
+    """Load and compile without printing (used by reload).
+
+    Raises:
+        ConfigError: the first problem found.
+    """
+    config = load_config(config_path)
+    host = hostname()
+    for rf in config.rule_files:
+        try:
+            compile_rules(rf, config.defaults, hostname=host)
+        except ConfigError:
+            raise
+    return config

@@ -1,0 +1,149 @@
+"""The ``run`` command: threads, signals, reload, systemd notifications.
+
+Threads: the pipeline (read → rules → batch → queue), the shipper (queue →
+HTTP), watchdog's observer, and this main thread, which only waits for
+signals and supervises. A thread that dies calls :meth:`Daemon.fatal`; the
+process then logs why and exits 1 so systemd restarts it, rather than
+running half-working.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+
+import structlog
+
+from agent import __version__
+from agent.bigpanda import Urllib3Client
+from agent.checking import validate_only
+from agent.config import AgentConfig, load_config, read_token
+from agent.delivery import Shipper
+from agent.errors import ConfigError
+from agent.logs import configure_logging
+from agent.notify import Notifier
+from agent.pipeline import Pipeline
+from agent.state import StateStore
+
+log = structlog.get_logger("agent.daemon")
+
+
+class Daemon:
+    """The running agent.
+
+    Args:
+        config_path: agent.toml, re-read on SIGHUP.
+        config: the loaded configuration.
+        token: the org token (never logged).
+    """
+
+    def __init__(self, config_path: str, config: AgentConfig, token: str) -> None:
+        self.config_path = config_path
+        self.config = config
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._fatal: BaseException | None = None
+        self.notifier = Notifier()
+        self.client = Urllib3Client.from_config(config.bigpanda, token)
+        self.shipper = Shipper(
+            db_path=config.queue.db_path,
+            durability=config.queue.durability,
+            client=self.client,
+            retry=config.retry,
+            bigpanda=config.bigpanda,
+            on_fatal=self.fatal,
+        )
+        self.pipeline = Pipeline(config, on_queued=self.shipper.wake, on_fatal=self.fatal)
+
+    def fatal(self, exc: BaseException) -> None:
+        """A thread died: stop the process with status 1."""
+        self._fatal = exc
+        self._stop.set()
+
+    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """SIGTERM/SIGINT handler."""
+        self._stop.set()
+
+    def request_reload(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """SIGHUP handler."""
+        self._reload.set()
+
+    def run(self) -> int:
+        """Start the threads, wait for a signal or a fatal error, shut down; returns the exit code."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+        self.pipeline.start()
+        self.shipper.start()
+        self.pipeline.ready.wait(30)
+        log.info("agent_started", version=__version__, config=self.config_path,
+                 sources=len(self.config.rule_files), endpoint=self.config.bigpanda.endpoint)
+        self.notifier.send("READY=1", "STATUS=running")
+        self._supervise()
+        return self._shutdown()
+
+    def _supervise(self) -> None:
+        interval = self.notifier.watchdog_interval_s or 5.0
+        while not self._stop.is_set():
+            self._stop.wait(min(interval, 0.2))
+            if self._reload.is_set():
+                self._reload.clear()
+                self._do_reload()
+            if self.notifier.enabled:
+                self.notifier.send("WATCHDOG=1", self._status_line())
+
+    def _status_line(self) -> str:
+        c = self.pipeline.counters
+        return f"STATUS=records={c.records} alerts={c.alerts} batches_queued={c.batches_queued}"
+
+    def _do_reload(self) -> None:
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            config = validate_only(self.config_path)
+            token = read_token(config.bigpanda)
+        except ConfigError as exc:
+            log.error("reload_rejected", error=str(exc), file=exc.file, key=exc.key,
+                      line=exc.line, reason=exc.reason, kept="previous rules")
+            self.notifier.send("READY=1")
+            return
+        self.client.set_token(token)
+        self.shipper.resume()
+        self.pipeline.reload(config)
+        self.config = config
+        log.info("reload_accepted", rule_files=len(config.rule_files))
+        self.notifier.send("READY=1")
+
+    def _shutdown(self) -> int:
+        self.notifier.send("STOPPING=1")
+        deadline = time.monotonic() + self.config.daemon.shutdown_timeout_s
+        log.info("agent_stopping", reason="fatal" if self._fatal else "signal")
+        self.pipeline.stop()
+        self.pipeline.join(max(0.1, deadline - time.monotonic()))
+        self.shipper.stop(drain_timeout_s=max(0.0, deadline - time.monotonic() - 0.5))
+        self.shipper.join(max(0.1, deadline - time.monotonic()))
+        self.client.close()
+        if self._fatal is not None:
+            log.error("agent_failed", error=repr(self._fatal))
+            return 1
+        log.info("agent_stopped")
+        return 0
+
+
+def run_daemon(config_path: str) -> int:
+    """Load the configuration, check the state database, run until signalled.
+
+    Returns:
+        0 after a clean stop, 1 after a fatal error.
+
+    Raises:
+        ConfigError: invalid configuration or no token (exit 78).
+        StateError: state.db cannot be opened (exit 1, with the recovery hint).
+    """
+    config = load_config(config_path)
+    configure_logging(config.daemon.log_level, config.daemon.log_format)
+    token = read_token(config.bigpanda)
+    StateStore(config.queue.db_path, durability=config.queue.durability).close()
+    validate_only(config_path)
+    return Daemon(config_path, config, token).run()

@@ -1,0 +1,132 @@
+"""The ``status`` and ``dead-letter`` commands: read state.db while the daemon runs.
+
+Both open their own SQLite connection; WAL lets them read (and, for
+``dead-letter replay|purge``, write in short transactions) beside the daemon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from agent.bigpanda import build_body
+from agent.config import AgentConfig, load_agent_toml
+from agent.errors import StateError
+from agent.state import StateStore
+
+
+def _open(config: AgentConfig) -> StateStore:
+    path = config.queue.db_path
+    if not path.exists():
+        raise StateError("no state database yet (has the agent run?)", path=str(path))
+    return StateStore(path, durability=config.queue.durability)
+
+
+def _when(ts: str | float | None) -> str:
+    if ts in (None, ""):
+        return "never"
+    moment = dt.datetime.fromtimestamp(float(ts), tz=dt.UTC)  # type: ignore[arg-type]
+    return moment.isoformat(timespec="seconds")
+
+
+def collect_status(config: AgentConfig) -> dict[str, Any]:
+    """Everything ``status`` shows, as a plain dict.
+
+    Raises:
+        StateError: the state database is missing or unreadable.
+    """
+    store = _open(config)
+    try:
+        files = []
+        for cp in sorted(store.checkpoints().values(), key=lambda c: c.path):
+            try:
+                size: int | None = os.stat(cp.path).st_size
+            except OSError:
+                size = None
+            lag = None if size is None else max(0, size - cp.offset)
+            files.append({"path": cp.path, "key": cp.file_id, "offset": cp.offset,
+                          "size": size, "lag_bytes": lag})
+        stats = store.stats()
+        meta = store.meta()
+    finally:
+        store.close()
+    return {
+        "state": str(config.queue.db_path),
+        "files": files,
+        "queue": {"batches": stats.batches, "alerts": stats.alerts, "bytes": stats.bytes,
+                  "oldest_age_s": stats.oldest_age_s},
+        "dead_letters": stats.dead_letters,
+        "last_delivery": {"status": meta.get("last_delivery_status"),
+                          "at": meta.get("last_delivery_at"),
+                          "error": meta.get("last_delivery_error")},
+    }
+
+
+def show_status(config_path: str, *, as_json: bool, out: TextIO) -> int:
+    """Print per-file offsets and lag, queue depth, dead letters, last delivery.
+
+    Returns:
+        0.
+    """
+    status = collect_status(load_agent_toml(Path(config_path)))
+    if as_json:
+        out.write(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    out.write(f"state: {status['state']}\n\nfiles:\n")
+    for f in status["files"]:
+        size = "gone" if f["size"] is None else f"{f['size']}"
+        lag = "-" if f["lag_bytes"] is None else f"{f['lag_bytes']}"
+        out.write(f"  {f['path']}  offset={f['offset']} size={size} lag_bytes={lag}\n")
+    q = status["queue"]
+    age = "-" if q["oldest_age_s"] is None else f"{q['oldest_age_s']:.1f}s"
+    out.write(f"\nqueue: {q['batches']} batches, {q['alerts']} alerts, {q['bytes']} bytes, "
+              f"oldest {age}\n")
+    out.write(f"dead letters: {status['dead_letters']}\n")
+    last = status["last_delivery"]
+    out.write(f"last delivery: status={last['status'] or '-'} at {_when(last['at'])}")
+    out.write(f" error={last['error']}\n" if last["error"] else "\n")
+    return 0
+
+
+def dead_letter_command(config_path: str, action: str, *, ids: list[int], out: TextIO) -> int:
+    """``list`` dead letters, ``replay`` them into the queue, or ``purge`` them.
+
+    Replayed single alerts are wrapped into a request body with the current
+    app key and batch format.
+
+    Returns:
+        0.
+    """
+    config = load_agent_toml(Path(config_path))
+    store = _open(config)
+    try:
+        selected = ids or None
+        if action == "list":
+            for letter in store.dead_letters(limit=1000):
+                if selected and letter.id not in selected:
+                    continue
+                out.write(f"#{letter.id} {_when(letter.created_at)} alerts={letter.alerts} "
+                          f"status={letter.status or '-'} reason={letter.reason}\n")
+                if letter.response:
+                    out.write(f"  response: {letter.response[:300]}\n")
+                out.write(f"  body: {letter.body[:300].decode('utf-8', 'replace')}\n")
+            return 0
+        if action == "replay":
+            def wrap(body: bytes) -> bytes:
+                if body.startswith(b"[") or b'"alerts"' in body[:64] and b'"app_key"' in body[:64]:
+                    return body
+                return build_body([body], app_key=config.bigpanda.app_key,
+                                  batch_format=config.bigpanda.batch_format)
+
+            moved = store.requeue_dead_letters(selected, wrap=wrap)
+            out.write(f"replayed {moved} dead letter(s) into the queue\n")
+            return 0
+        purged = store.purge_dead_letters(selected)
+        out.write(f"purged {purged} dead letter(s)\n")
+        return 0
+    finally:
+        store.close()
