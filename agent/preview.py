@@ -48,7 +48,7 @@ def preview(
     counts = {"records": 0, "matched": 0}
     for name in files:
         for rf in _sources_for(name, rule_files):
-            for text in _records(name, rf):
+            for text in records_of(name, rf):
                 _show(name, rf, compiled[rf.source.name], text, counts, as_json, matches_only,
                       out)
     if not as_json:
@@ -87,7 +87,8 @@ def _read_lines(name: str, encoding: str) -> Iterator[str]:
             stream.close()  # type: ignore[attr-defined]
 
 
-def _records(name: str, rf: RuleFile) -> Iterator[str]:
+def records_of(name: str, rf: RuleFile) -> Iterator[str]:
+    """The records of a file (or ``-``) as the source would cut them (multiline joined)."""
     encoding = "latin-1" if rf.source.encoding == "latin-1" else "utf-8"
     if rf.source.multiline is None:
         yield from _read_lines(name, encoding)

@@ -6,6 +6,7 @@ A rule file holds one ``[source]`` (which files) and ``[[rule]]`` entries
 
 from __future__ import annotations
 
+import os
 import re
 import zoneinfo
 from dataclasses import dataclass
@@ -193,7 +194,8 @@ def _source(t: TableReader, path: Path) -> SourceConfig:
     if not paths:
         raise t.fail("paths", "at least one path glob is required")
     base = path.parent
-    resolved = tuple(p if Path(p).is_absolute() else str(base / p) for p in paths)
+    resolved = tuple(os.path.normpath(p if Path(p).is_absolute() else str(base / p))
+                     for p in paths)
     timezone = t.opt_str("timezone")
     if timezone is not None:
         try:
@@ -246,11 +248,12 @@ def _multiline(t: TableReader) -> MultilineConfig | None:
     )
 
 
-def _compile(t: TableReader, key: str, pattern: str) -> re.Pattern[str]:
+def _compile(t: TableReader, key: str, pattern: str, *, rule: str = "") -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise t.fail(key, f"invalid regular expression: {exc}") from exc
+        prefix = f"rule {rule!r}: " if rule else ""
+        raise t.fail(key, f"{prefix}invalid regular expression: {exc}") from exc
 
 
 def _rule(doc: TomlDocument, raw: Any, i: int) -> RuleConfig:
@@ -267,11 +270,11 @@ def _rule(doc: TomlDocument, raw: Any, i: int) -> RuleConfig:
     if fmt == "regex":
         if pattern is None:
             raise t.fail("pattern", f"rule {name!r} needs a pattern (or format = json/logfmt)")
-        compiled = _compile(t, "pattern", pattern)
+        compiled = _compile(t, "pattern", pattern, rule=name)
         fields = set(compiled.groupindex)
     else:
         if pattern is not None:
-            _compile(t, "pattern", pattern)
+            _compile(t, "pattern", pattern, rule=name)
         fields = None
     rule = RuleConfig(
         name=name,
@@ -312,10 +315,18 @@ def _check_fields(t: TableReader, rule: RuleConfig, fields: set[str]) -> None:
 
 
 def _where(t: TableReader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``where = { level = ["error", "fatal"], "http.status" = [500, 503] }``.
+
+    Values may be strings or integers (compared as text), one or a list.
+    """
     where = t.sub("where")
     out = []
-    for name in where.table:
-        out.append((name, where.str_list(name)))
+    for name, raw in where.table.items():
+        values = raw if isinstance(raw, list) else [raw]
+        if not values or not all(isinstance(v, str | int) and not isinstance(v, bool)
+                                 for v in values):
+            raise where.fail(name, "must be a string or integer, or a list of them")
+        out.append((name, tuple(str(v) for v in values)))
     return tuple(out)
 
 
