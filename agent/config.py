@@ -79,7 +79,7 @@ class TailConfig:
 
     watch: str = "inotify"
     poll_interval_s: float = 1.0
-    read_chunk_bytes: int = 1 << 20
+    read_chunk_bytes: int = 256 << 10
     max_line_bytes: int = 65_536
     partial_line_timeout_s: float = 5.0
     rotate_wait_s: float = 5.0
@@ -202,7 +202,7 @@ def _tail(t: TableReader) -> TailConfig:
     return TailConfig(
         watch=t.choice("watch", "inotify", ("inotify", "poll")),
         poll_interval_s=t.number("poll_interval_s", 1.0, minimum=0.01),
-        read_chunk_bytes=t.integer("read_chunk_bytes", 1 << 20, minimum=4096, maximum=64 << 20),
+        read_chunk_bytes=t.integer("read_chunk_bytes", 256 << 10, minimum=4096, maximum=64 << 20),
         max_line_bytes=t.integer("max_line_bytes", 65_536, minimum=256),
         partial_line_timeout_s=t.number("partial_line_timeout_s", 5.0),
         rotate_wait_s=t.number("rotate_wait_s", 5.0),

@@ -26,7 +26,7 @@ from agent.tail import Tailer
 
 log = structlog.get_logger("agent.pipeline")
 
-READ_BUDGET_BYTES = 4 << 20
+READ_BUDGET_BYTES = 1 << 20
 """Bytes read across all files before batches are committed and signals checked."""
 QUEUE_CHECK_INTERVAL_S = 1.0
 
@@ -152,11 +152,11 @@ class Pipeline:
                 self.tailer.wait(0.5)
                 continue
             blocks = self.tailer.read(READ_BUDGET_BYTES)
+            cuts = []
             for block in blocks:
                 self._process(block)
-            cuts = []
-            while self.batcher.full():
-                cuts.append(self.batcher.cut())
+                while self.batcher.full():
+                    cuts.append(self.batcher.cut())
             if self.batcher.due() or (not blocks and self.batcher.has_segments
                                       and self.batcher.pending_alerts == 0):
                 cuts.extend(self.batcher.cut_all())
