@@ -154,7 +154,7 @@ def encode_alert(alert: dict[str, Any]) -> bytes:
     """Serialize a validated alert once; these bytes are queued and resent verbatim.
 
     orjson returns its result inside a buffer of at least 4 KiB; an alert is
-    typically 200–600 bytes and thousands wait in a batch, so the result is
+    typically 200-600 bytes and thousands wait in a batch, so the result is
     copied into a right-sized object (slice + closing brace: one small copy,
     ~0.08 µs) instead of pinning 4 KiB per queued alert.
 

@@ -21,6 +21,9 @@ from agent.settings import TableReader
 from agent.tomlfile import TomlDocument, load_toml
 
 DEFAULT_CONFIG_PATH = "/etc/bigpanda-agent/agent.toml"
+DEFAULT_ENDPOINT = "https://api.bigpanda.io/data/v2/alerts"
+"""BigPanda's US Alerts API (bigpanda-alerts-api.md section 1)."""
+DEFAULT_STATE_DIR = "/var/lib/bigpanda-agent"
 BIGPANDA_MAX_BODY_BYTES = 6_000_000
 """BigPanda Alerts API: 6 MB per request body (bigpanda-alerts-api.md section 1)."""
 
@@ -31,7 +34,7 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class BigPandaConfig:
     """The ``[bigpanda]`` table: where and how alerts are sent."""
 
-    endpoint: str = "https://api.bigpanda.io/data/v2/alerts"
+    endpoint: str = DEFAULT_ENDPOINT
     app_key: str
     token_file: Path | None = None
     timeout_s: float = 10.0
@@ -54,7 +57,7 @@ class BatchConfig:
 class QueueConfig:
     """The ``[queue]`` table: the disk-backed queue in ``state_dir/state.db``."""
 
-    state_dir: Path = Path("/var/lib/bigpanda-agent")
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
     max_bytes: int = 536_870_912
     when_full: str = "block"
     durability: str = "normal"
@@ -140,12 +143,12 @@ def _resolve(base: Path, value: str) -> Path:
 def _bigpanda(t: TableReader, base: Path) -> BigPandaConfig:
     t.only({"endpoint", "app_key", "token_file", "timeout_s", "connect_timeout_s",
             "batch_format", "max_requests_per_s", "ca_file"})
-    endpoint = t.str("endpoint", BigPandaConfig.endpoint)
+    endpoint = t.text("endpoint", DEFAULT_ENDPOINT)
     if not endpoint.startswith(("https://", "http://")):
         raise t.fail("endpoint", "must be an http(s) URL")
     if endpoint.startswith("http://") and not _is_loopback_url(endpoint):
         raise t.fail("endpoint", "plain http is allowed only to 127.0.0.1/localhost; use https")
-    app_key = t.str("app_key", required=True)
+    app_key = t.text("app_key", required=True)
     if not app_key:
         raise t.fail("app_key", "must not be empty")
     token_file = t.opt_str("token_file")
@@ -180,7 +183,7 @@ def _batch(t: TableReader) -> BatchConfig:
 def _queue(t: TableReader, base: Path) -> QueueConfig:
     t.only({"state_dir", "max_bytes", "when_full", "durability"})
     return QueueConfig(
-        state_dir=_resolve(base, t.str("state_dir", str(QueueConfig.state_dir))),
+        state_dir=_resolve(base, t.text("state_dir", DEFAULT_STATE_DIR)),
         max_bytes=t.integer("max_bytes", 536_870_912, minimum=1 << 20),
         when_full=t.choice("when_full", "block", ("block", "drop_oldest")),
         durability=t.choice("durability", "normal", ("normal", "fsync")),
@@ -250,7 +253,7 @@ def load_agent_toml(path: Path) -> AgentConfig:
         retry=_retry(root.sub("retry")),
         tail=_tail(root.sub("tail")),
         daemon=_daemon(root.sub("agent")),
-        rules_dir=_resolve(base, rules.str("dir", "/etc/bigpanda-agent/rules.d")),
+        rules_dir=_resolve(base, rules.text("dir", "/etc/bigpanda-agent/rules.d")),
         defaults=_defaults(root.sub("defaults")),
     )
 

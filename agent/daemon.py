@@ -71,7 +71,7 @@ class Daemon:
         self._reload.set()
 
     def run(self) -> int:
-        """Start the threads, wait for a signal or a fatal error, shut down; returns the exit code."""
+        """Start the threads, wait for a signal or a fatal error, shut down; returns exit status."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)

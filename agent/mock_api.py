@@ -294,10 +294,10 @@ class MockAlertsApi:
 
         Tokens and the other constructor settings stay.
         """
+        self._store.reset()
         with self._store.cond:
             self._requests = []
             self._responses = Counter()
-            self._store.reset()
         self._faults.clear()
 
     @property
@@ -377,7 +377,7 @@ class MockAlertsApi:
             return _error_reply(failed.status, failed.message, failed.retry_after)
         with self._store.cond:
             number = len(self._requests)
-        status, new = self._store.accept(verdict, number, int(req.received_at))
+        status, new = self._store.accept(verdict, number)
         if new and self._on_accept is not None:
             self._on_accept(new)
         return _Reply(201, _CREATED) if status == 201 else _Reply(status, b"", ())

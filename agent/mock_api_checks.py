@@ -112,13 +112,15 @@ class Verdict:
     """The outcome of rows 9-14 over one request.
 
     Attributes:
-        alerts: the alerts that passed, app key merged, descriptions truncated
-            in lenient mode; the parsed dicts themselves, not copies.
+        accepted: the alerts that passed (app key merged, descriptions truncated
+            in lenient mode) as ``(canonical_json, identity, timestamp, status)``;
+            the canonical JSON (orjson, sorted keys) is both the duplicate key
+            (row 16) and the stored form.
         rejections: the alerts that failed, in request order.
         truncated: 1-based indexes of alerts whose description was truncated.
     """
 
-    alerts: list[Alert]
+    accepted: list[Prepared]
     rejections: list[Rejection]
     truncated: list[int]
 
@@ -178,7 +180,7 @@ def evaluate(req: Request, auth: Auth, policy: Policy, limiter: TokenBucket | No
         raise CheckFailed(403, "forbidden")
     data = decode_body(req.body, req.headers.get("content-encoding"), req.oversize, policy)
     alerts, top_app_key = parse_body(data, strict_array=policy.strict_array)
-    verdict = validate_alerts(alerts, top_app_key, policy)
+    verdict = validate_alerts(alerts, top_app_key, policy, int(req.received_at))
     first = verdict.first_rejection()
     if first is not None and not policy.partial_accept:
         raise CheckFailed(400, first.message)
@@ -285,38 +287,54 @@ def _all_objects(items: list[Any]) -> bool:
     return all(type(item) is dict for item in items)
 
 
-def validate_alerts(alerts: list[Alert], top_app_key: object, policy: Policy) -> Verdict:
-    """Apply rows 9-14 to every alert, merging the top-level app key first.
+def validate_alerts(
+    alerts: list[Alert], top_app_key: object, policy: Policy, now_s: int
+) -> Verdict:
+    """Apply rows 9-14 to every alert and prepare the ones that pass for the store.
 
     An alert without its own ``app_key`` gets the top-level one (mutating the
     parsed dict). In lenient mode (``strict_description=False``) an over-long
     description is cut to 2048 characters ending in an ellipsis and the alert
     passes.
+
+    Args:
+        alerts: the parsed alerts of one request.
+        top_app_key: the envelope's ``app_key``, or ``None``.
+        policy: the current check settings.
+        now_s: Unix seconds standing in for a missing ``timestamp`` (BigPanda
+            uses the receipt time then).
     """
-    good: list[Alert] = []
+    accepted: list[Prepared] = []
     rejections: list[Rejection] = []
     truncated: list[int] = []
     app_keys = policy.app_keys
-    strict = policy.strict_description
     for index, alert in enumerate(alerts, 1):
         if top_app_key is not None and "app_key" not in alert:
             alert["app_key"] = top_app_key
-        row = alert_error_row(alert, app_keys)
-        if row == 14 and not strict:
+        key = orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)
+        row = alert_error_row(alert, key, app_keys)
+        if row == 14 and not policy.strict_description:
             alert["description"] = alert["description"][: MAX_DESCRIPTION_CHARS - 1] + ELLIPSIS
+            key = orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)
             truncated.append(index)
         elif row:
             rejections.append(Rejection(index, row, f"alert {index}: {ROW_REASONS[row]}"))
             continue
-        good.append(alert)
-    return Verdict(good, rejections, truncated)
+        status = alert["status"]
+        accepted.append((key, identity_of(alert), alert.get("timestamp", now_s), status))
+    return Verdict(accepted, rejections, truncated)
 
 
-def alert_error_row(alert: Alert, app_keys: frozenset[str]) -> int:
+def alert_error_row(alert: Alert, key: bytes, app_keys: frozenset[str]) -> int:
     """Return the first of rows 9-14 that ``alert`` fails, or 0 when it passes.
 
-    The app key must already be merged in. Row 14 is reported whatever the
-    mode; the caller decides between rejecting and truncating.
+    Args:
+        alert: one parsed alert, app key already merged in.
+        key: its canonical JSON; an alert whose JSON holds a single ``{`` cannot
+            contain a nested object, which spares the per-value scan.
+        app_keys: the accepted app keys.
+
+    Row 14 is reported whatever the mode; the caller rejects or truncates.
     """
     app_key = alert.get("app_key")
     if type(app_key) is not str or app_key not in app_keys:
@@ -329,7 +347,7 @@ def alert_error_row(alert: Alert, app_keys: frozenset[str]) -> int:
     timestamp = alert.get("timestamp", 0)
     if type(timestamp) is not int or not 0 <= timestamp <= MAX_TIMESTAMP:
         return 12
-    if _has_object(alert.values()):
+    if key.count(b"{") > 1 and _has_object(alert.values()):
         return 13
     description = alert.get("description")
     if type(description) is str and len(description) > MAX_DESCRIPTION_CHARS:
@@ -392,7 +410,10 @@ def identity_of(alert: Alert) -> Identity:
     incident = alert.get("incident_identifier")
     if incident is not None:
         return _hashable(incident)
-    return (alert["app_key"], _hashable(primary_value(alert)), _hashable(secondary_value(alert)))
+    primary, secondary = primary_value(alert), secondary_value(alert)
+    if type(primary) is list or type(secondary) is list:
+        return (alert["app_key"], _hashable(primary), _hashable(secondary))
+    return (alert["app_key"], primary, secondary)
 
 
 def _hashable(value: Any) -> Hashable:
@@ -400,22 +421,6 @@ def _hashable(value: Any) -> Hashable:
     if type(value) is list:
         return tuple(_hashable(item) for item in value)
     return value  # type: ignore[no-any-return]
-
-
-def prepare(alert: Alert, default_timestamp: int) -> Prepared:
-    """Turn a validated alert into what the store keeps.
-
-    Args:
-        alert: an alert that passed rows 9-14.
-        default_timestamp: Unix seconds to use when the alert has no ``timestamp``
-            (BigPanda uses the receipt time then).
-
-    Returns:
-        ``(canonical_json, identity, timestamp, status)``; the canonical JSON
-        (orjson, sorted keys) is both the duplicate key (row 16) and the stored form.
-    """
-    key = orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)
-    return key, identity_of(alert), alert.get("timestamp", default_timestamp), alert["status"]
 
 
 class TokenBucket:
@@ -468,27 +473,25 @@ class AlertStore:
             self.notes: list[tuple[int, str]] = []
             self.duplicates = 0
 
-    def accept(self, verdict: Verdict, request: int, now_s: int) -> tuple[int, list[bytes]]:
+    def accept(self, verdict: Verdict, request: int) -> tuple[int, list[bytes]]:
         """Store the new alerts of one request.
 
         Args:
             verdict: the request's rows 9-14 outcome.
             request: the request's number, for the diagnostics it leaves.
-            now_s: Unix seconds standing in for a missing ``timestamp``.
 
         Returns:
             ``(http_status, new_alerts)``: 204 when every alert of the request was
             already stored (row 16), else 201 (row 17); the canonical JSON of the
             alerts stored now.
         """
-        batch = [prepare(alert, now_s) for alert in verdict.alerts]
         notes = [r.message for r in verdict.rejections]
         notes += [f"alert {n}: description truncated" for n in verdict.truncated]
         with self.cond:
             self.notes.extend((request, note) for note in notes)
-            new = self._add(batch)
+            new = self._add(verdict.accepted)
             self.cond.notify_all()
-        all_duplicates = bool(batch) and not new and not verdict.rejections
+        all_duplicates = bool(verdict.accepted) and not new and not verdict.rejections
         return (204 if all_duplicates else 201), new
 
     def _add(self, batch: list[Prepared]) -> list[bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TextIO
 
 import orjson
@@ -72,11 +72,8 @@ def _abs(name: str) -> str:
 
 
 def _read_lines(name: str, encoding: str) -> Iterator[str]:
-    stream: Iterable[str]
-    if name == "-":
-        stream = sys.stdin
-    else:
-        stream = open(name, encoding=encoding, errors="replace")  # noqa: SIM115
+    stream: TextIO = (
+        sys.stdin if name == "-" else open(name, encoding=encoding, errors="replace"))  # noqa: SIM115
     try:
         for line in stream:
             line = line.rstrip("\n").rstrip("\r")
@@ -84,7 +81,7 @@ def _read_lines(name: str, encoding: str) -> Iterator[str]:
                 yield line
     finally:
         if name != "-":
-            stream.close()  # type: ignore[attr-defined]
+            stream.close()
 
 
 def records_of(name: str, rf: RuleFile) -> Iterator[str]:

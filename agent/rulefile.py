@@ -22,11 +22,15 @@ STATUSES = ("ok", "warning", "critical", "unknown", "acknowledged")
 
 MULTILINE_PRESETS: dict[str, dict[str, str]] = {
     # A Java record starts with a timestamp; "\tat …", "Caused by:", "... 12 more" continue it.
-    "java": {"continue": r"^(\s+at\s|\s+\.\.\.\s\d+\smore|Caused by:|\s*[\w.$]+(Exception|Error)\b|\t)"},
+    "java": {"continue": r"^(\s+at\s|\s+\.\.\.\s\d+\smore|Caused by:"
+                         r"|\s*[\w.$]+(Exception|Error)\b|\t)"},
     # Python tracebacks: indented frames, the "Traceback" header and the final exception line.
-    "python": {"continue": r"^(\s|Traceback \(most recent call last\):|[\w.]+(Error|Exception|Exit|Interrupt)(:|$)|During handling|The above exception)"},
+    "python": {"continue": r"^(\s|Traceback \(most recent call last\):"
+                           r"|[\w.]+(Error|Exception|Exit|Interrupt)(:|$)"
+                           r"|During handling|The above exception)"},
     # Go panics: "goroutine N [...]:" blocks, indented frames and blank-free continuation lines.
-    "go": {"continue": r"^(\s|goroutine \d+ \[|panic:|\[signal |created by |main\.|runtime\.|[\w./-]+\.go:\d+)"},
+    "go": {"continue": r"^(\s|goroutine \d+ \[|panic:|\[signal |created by |main\.|runtime\."
+                       r"|[\w./-]+\.go:\d+)"},
 }
 
 
@@ -262,7 +266,7 @@ def _rule(doc: TomlDocument, raw: Any, i: int) -> RuleConfig:
         raise doc.error(where_key, "must be a table")
     t = TableReader(doc, raw, where_key)
     t.only({"name", "pattern", "format", "where", "time", "status", "alert", "test"})
-    name = t.str("name", required=True)
+    name = t.text("name", required=True)
     if not name.strip():
         raise t.fail("name", "must not be empty")
     fmt = t.choice("format", "regex", ("regex", "json", "logfmt"))
@@ -301,7 +305,7 @@ def _check_fields(t: TableReader, rule: RuleConfig, fields: set[str]) -> None:
     known = fields | _BUILTIN_FIELDS
     for key, template in rule.alert:
         if isinstance(template, str):
-            for ref in _TEMPLATE_FIELD.findall(template):
+            for ref in _TEMPLATE_FIELD.findall(template.replace("{{", "").replace("}}", "")):
                 if ref not in known:
                     raise t.fail(f"alert.{key}", f"template uses {{{ref}}} but the pattern has no "
                                  f"group named {ref!r}")
@@ -338,10 +342,10 @@ def _time(t: TableReader) -> TimeSpec | None:
         raise t.fail("time", "must be a table { field = …, format = … }")
     spec = t.sub("time")
     spec.only({"field", "format"})
-    fmt = spec.str("format", "iso8601")
+    fmt = spec.text("format", "iso8601")
     if fmt not in ("iso8601", "epoch") and "%" not in fmt:
         raise spec.fail("format", "must be iso8601, epoch, or a strptime format with % directives")
-    return TimeSpec(field=spec.str("field", required=True), format=fmt)
+    return TimeSpec(field=spec.text("field", required=True), format=fmt)
 
 
 def _status(t: TableReader) -> StatusSpec:
@@ -356,16 +360,21 @@ def _status(t: TableReader) -> StatusSpec:
     spec.only({"field", "map", "default"})
     mapping = spec.sub("map")
     pairs = []
+    seen: dict[str, str] = {}
     for value, status in mapping.table.items():
         if status not in STATUSES:
             raise mapping.fail(value, f"maps to {status!r}, not one of {', '.join(STATUSES)}")
+        if value.lower() in seen and seen[value.lower()] != status:
+            raise mapping.fail(value, "map keys are compared case-insensitively; this key "
+                               f"clashes with {value.lower()!r} mapped to {seen[value.lower()]!r}")
+        seen[value.lower()] = status
         pairs.append((value.lower(), status))
     default = spec.opt_str("default")
     if default is not None and default not in STATUSES:
         raise spec.fail("default", f"must be one of {', '.join(STATUSES)}")
     if not pairs and default is None:
         raise spec.fail("map", "is required (or a default)")
-    return StatusSpec(field=spec.str("field", required=True), mapping=tuple(pairs),
+    return StatusSpec(field=spec.text("field", required=True), mapping=tuple(pairs),
                       default=default)
 
 
@@ -399,7 +408,7 @@ def _tests(t: TableReader) -> tuple[RuleTest, ...]:
         tt.only({"line", "expect", "match"})
         expect = tt.sub("expect")
         tests.append(RuleTest(
-            line=tt.str("line", required=True),
+            line=tt.text("line", required=True),
             expect=tuple(expect.table.items()),
             match=tt.boolean("match", True),
         ))

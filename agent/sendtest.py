@@ -6,7 +6,7 @@ import time
 from typing import TextIO
 
 from agent.bigpanda import Urllib3Client, build_body, encode_alert, validate_alert
-from agent.config import load_agent_toml, hostname, read_token
+from agent.config import hostname, load_agent_toml, read_token
 from agent.errors import RetryableDeliveryError
 
 

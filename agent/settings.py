@@ -30,7 +30,7 @@ class TableReader:
         """An error about key ``name`` of this table."""
         return self.doc.error(self.key(name), reason)
 
-    def str(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+    def text(self, name: str, default: str | None = None, *, required: bool = False) -> str:
         """A string value; ``default`` when absent.
 
         Raises:
@@ -47,11 +47,11 @@ class TableReader:
 
     def opt_str(self, name: str) -> str | None:
         """A string value or ``None`` when absent."""
-        return self.str(name) if name in self.table else None
+        return self.text(name) if name in self.table else None
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         """A string that must be one of ``choices``."""
-        value = self.str(name, default)
+        value = self.text(name, default)
         if value not in choices:
             raise self.fail(name, f"must be one of {', '.join(choices)}; got {value!r}")
         return value
@@ -65,7 +65,9 @@ class TableReader:
             raise self.fail(name, f"must be >= {minimum}; got {value}")
         return float(value)
 
-    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
         """An integer within ``[minimum, maximum]``."""
         value = self.table.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):

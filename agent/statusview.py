@@ -29,7 +29,7 @@ def _open(config: AgentConfig) -> StateStore:
 def _when(ts: str | float | None) -> str:
     if ts in (None, ""):
         return "never"
-    moment = dt.datetime.fromtimestamp(float(ts), tz=dt.UTC)  # type: ignore[arg-type]
+    moment = dt.datetime.fromtimestamp(float(ts), tz=dt.UTC)
     return moment.isoformat(timespec="seconds")
 
 
@@ -117,7 +117,8 @@ def dead_letter_command(config_path: str, action: str, *, ids: list[int], out: T
             return 0
         if action == "replay":
             def wrap(body: bytes) -> bytes:
-                if body.startswith(b"[") or b'"alerts"' in body[:64] and b'"app_key"' in body[:64]:
+                head = body[:64]
+                if body.startswith(b"[") or (b'"alerts"' in head and b'"app_key"' in head):
                     return body
                 return build_body([body], app_key=config.bigpanda.app_key,
                                   batch_format=config.bigpanda.batch_format)

@@ -46,7 +46,8 @@ class TomlDocument:
         leaf = re.sub(r"\[\d+\]$", "", parts[-1])
         if len(parts) == 1 and leaf != parts[-1]:
             return self._find_table(lines, parts[-1], 0) + 1
-        pattern = re.compile(rf"^\s*{re.escape(leaf)}\s*=|^\s*\[+\s*(?:[\w.]+\.)?{re.escape(leaf)}\s*\]+")
+        name = re.escape(leaf)
+        pattern = re.compile(rf"^\s*{name}\s*=|^\s*\[+\s*(?:[\w.]+\.)?{name}\s*\]+")
         for index in range(start, len(lines)):
             if pattern.search(lines[index]):
                 return index + 1

@@ -36,7 +36,10 @@ read_from = "beginning"
 name = "every-line"
 pattern = '^(?P<time>\S+) (?P<level>[A-Z]+)\s+\[(?P<service>[^\]]+)\] (?P<message>.*)'
 time = { field = "time", format = "iso8601" }
-status = { field = "level", map = { ERROR = "critical", WARN = "warning", INFO = "ok", DEBUG = "ok" } }
+
+[rule.status]
+field = "level"
+map = { ERROR = "critical", WARN = "warning", INFO = "ok", DEBUG = "ok" }
 
 [rule.alert]
 check = "{service}"

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,7 +16,7 @@ from agent.rules.counters import Counters
 
 Fields = dict[str, Any]
 
-_LOGFMT_PAIR = re.compile(r'([^\s="]+)(?:(=")((?:[^"\\]|\\.)*)"?|(=)(\S*))?', re.DOTALL)
+_LOGFMT_PAIR = re.compile(r'([^\s="]+)(?:(=")([^"\\]*(?:\\.[^"\\]*)*)"?|(=)(\S*))?', re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
@@ -25,9 +25,11 @@ def parse_json(text: str) -> Fields | None:
     """Fields of a JSON object record, nested objects flattened; ``None`` if not an object.
 
     ``{"http": {"status": 502}}`` gives ``{"http.status": 502}``; lists stay lists (an
-    object inside a list is not flattened). When a flattened key collides with a literal
-    dotted key, the later one in the document wins. Invalid JSON, or JSON that is not an
-    object (``[1]``, ``"x"``), gives ``None``.
+    object inside a list is not flattened). A flattened key wins over an identical literal
+    dotted key (``{"a.b": 1, "a": {"b": 2}}`` gives ``a.b`` = 2); an empty object gives no
+    field. Objects nested deeper than :data:`MAX_FLATTEN_DEPTH` levels are kept whole
+    (and render as compact JSON). Invalid JSON, or JSON that is not an object (``[1]``,
+    ``"x"``), gives ``None``.
     """
     try:
         obj = orjson.loads(text)
@@ -35,26 +37,21 @@ def parse_json(text: str) -> Fields | None:
         return None
     if obj.__class__ is not dict:
         return None
-    for value in obj.values():
-        if value.__class__ is dict:
-            return _flatten(obj)
+    for key in [key for key, value in obj.items() if value.__class__ is dict]:
+        _flatten_into(obj, f"{key}.", obj.pop(key), 1)
     return obj
 
 
-def _flatten(obj: Fields) -> Fields:
-    """Flatten nested objects with ``.`` joins, iteratively (orjson allows 1024 levels)."""
-    out: Fields = {}
-    stack: list[tuple[str, Iterator[tuple[str, Any]]]] = [("", iter(obj.items()))]
-    while stack:
-        prefix, items = stack[-1]
-        for key, value in items:
-            if value.__class__ is dict:
-                stack.append((f"{prefix}{key}.", iter(value.items())))
-                break
-            out[prefix + key] = value
+MAX_FLATTEN_DEPTH = 32
+"""Nesting levels flattened; orjson accepts 1024, more than Python's recursion limit."""
+
+
+def _flatten_into(out: Fields, prefix: str, obj: Fields, depth: int) -> None:
+    for key, value in obj.items():
+        if value.__class__ is dict and depth < MAX_FLATTEN_DEPTH:
+            _flatten_into(out, f"{prefix}{key}.", value, depth + 1)
         else:
-            stack.pop()
-    return out
+            out[prefix + key] = value
 
 
 def parse_logfmt(text: str) -> Fields:

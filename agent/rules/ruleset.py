@@ -34,7 +34,9 @@ _ATTR_KEY = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 class SourceRules:
     """The rules of one rule file, in order, ready for records of its source.
 
-    Build with :func:`compile_rules`.
+    Build with :func:`compile_rules`. Not thread-safe: the per-rule time caches and the
+    shared JSON/logfmt parse hold state between records, so one thread uses a
+    ``SourceRules`` at a time (compile another for another thread).
 
     Attributes:
         name: the source's name (the rule file's stem).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -77,10 +78,8 @@ class FileReader:
 
     def close(self) -> None:
         """Close the descriptor."""
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.fd)
-        except OSError:
-            pass
 
     def size(self) -> int:
         """Current size of the open file, in bytes."""

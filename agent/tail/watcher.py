@@ -43,7 +43,7 @@ class DirectoryWatcher:
         self._watched: set[str] = set()
 
     def watch(self, directories: Mapping[str, bool]) -> None:
-        """Start watching ``{directory: recursive}`` not watched yet; failures fall back to polling."""
+        """Watch ``{directory: recursive}`` not watched yet; a failure falls back to polling."""
         if self._observer is None:
             self._observer = Observer()
             self._observer.daemon = True

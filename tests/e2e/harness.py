@@ -57,7 +57,9 @@ environment = "test"
 class Agent:
     """One agent installation under a temp dir: config, rules, state, log."""
 
-    def __init__(self, root: Path, endpoint: str, rules: dict[str, str], *, extra: str = "") -> None:
+    def __init__(
+        self, root: Path, endpoint: str, rules: dict[str, str], *, extra: str = ""
+    ) -> None:
         self.root = root
         (root / "rules.d").mkdir(parents=True, exist_ok=True)
         (root / "token").write_text(TOKEN + "\n")
@@ -119,10 +121,11 @@ class Agent:
             self.proc.send_signal(sig)
         try:
             code = self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"agent did not stop in {timeout_s}s:\n{self.log_text()}")
+            raise AssertionError(
+                f"agent did not stop in {timeout_s}s:\n{self.log_text()}") from exc
         self.proc = None
         return code
 

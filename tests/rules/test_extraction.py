@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.rules.parsers import parse_json, parse_logfmt
+from agent.rules.parsers import MAX_FLATTEN_DEPTH, parse_json, parse_logfmt
 from tests.rules.conftest import PATH, READ_TIME, CompileRules
 
 REGEX = r"""
@@ -48,6 +48,15 @@ def test_json_nested_objects_are_flattened_with_dots() -> None:
     fields = parse_json('{"http": {"status": 502, "req": {"id": "a1"}}, '
                         '"tags": ["x", 1], "n": null}')
     assert fields == {"http.status": 502, "http.req.id": "a1", "tags": ["x", 1], "n": None}
+
+
+def test_json_flattening_collisions_and_depth() -> None:
+    """A flattened key beats a literal dotted key; very deep nesting is kept whole, no crash."""
+    assert parse_json('{"a.b": 1, "a": {"b": 2}, "e": {}}') == {"a.b": 2}
+    deep = parse_json('{"x": ' * 1000 + "1" + "}" * 1000)
+    assert deep is not None and len(deep) == 1
+    (key, value), = deep.items()
+    assert key == ".".join(["x"] * (MAX_FLATTEN_DEPTH + 1)) and isinstance(value, dict)
 
 
 def test_json_that_is_not_an_object_gives_no_fields() -> None:
