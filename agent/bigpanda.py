@@ -100,6 +100,29 @@ def validate_alert(alert: dict[str, Any]) -> dict[str, Any]:
     return alert
 
 
+def validate_rule_alert(alert: dict[str, Any]) -> dict[str, Any]:
+    """:func:`validate_alert` for alerts built by compiled rules (``agent.rules``).
+
+    Rules guarantee by construction what the record's content cannot change:
+    attribute names, value types (strings, integers, lists of them; see
+    ``agent.rules.values``), an integer ``timestamp`` in range, and a status from
+    the validated map. What a record can still break is checked here: the status,
+    a non-empty ``host`` as primary property, and ``description`` length
+    (section 1). Anything unusual (an explicit ``primary_property``, no ``host``)
+    takes the full :func:`validate_alert`.
+
+    Raises:
+        AlertInvalid: as :func:`validate_alert`.
+    """
+    if alert.get("status") not in STATUSES or "primary_property" in alert or not alert.get("host"):
+        return validate_alert(alert)
+    description = alert.get("description")
+    if type(description) is str and len(description) > MAX_DESCRIPTION_CHARS:
+        keep = MAX_DESCRIPTION_CHARS - len(TRUNCATION_MARKER)
+        alert["description"] = description[:keep] + TRUNCATION_MARKER
+    return alert
+
+
 def _check_identity(alert: dict[str, Any]) -> None:
     """Section 1: the primary property resolves to a non-empty value; a named secondary exists."""
     name = alert.get("primary_property")

@@ -16,13 +16,14 @@ from typing import Any
 import structlog
 
 from agent.batch import Batcher, Cut
-from agent.bigpanda import encode_alert, validate_alert
+from agent.bigpanda import encode_alert, validate_rule_alert
 from agent.config import AgentConfig, hostname
 from agent.errors import AlertInvalid
 from agent.records import RecordBlock
 from agent.rules import SourceRules, compile_rules
 from agent.state import DeadLetter, StateStore
 from agent.tail import Tailer
+from agent.writeguard import WriteGuard
 
 log = structlog.get_logger("agent.pipeline")
 
@@ -87,6 +88,7 @@ class Pipeline:
         self._queue_bytes = 0
         self._queue_checked = 0.0
         self._dead: list[DeadLetter] = []
+        self._guard = WriteGuard(stage="pipeline", wait=lambda s: not self._stop.wait(s))
 
     def start(self) -> None:
         """Start the reading thread."""
@@ -138,9 +140,11 @@ class Pipeline:
         new = {s.name for s in sources if f"source_started:{s.name}" not in meta}
         tailer = Tailer(sources, self.config.tail, store.checkpoints(), new_sources=new)
         tailer.scan()
-        store.save_checkpoints(tailer.positions())
+        positions = tailer.positions()
+        self._guard.run(lambda: store.save_checkpoints(positions))
         if new:
-            store.set_meta({f"source_started:{name}": str(time.time()) for name in new})
+            started = {f"source_started:{name}": str(time.time()) for name in new}
+            self._guard.run(lambda: store.set_meta(started))
         return tailer
 
     def _loop(self) -> None:
@@ -173,7 +177,7 @@ class Pipeline:
         dead = self._dead
         for ts, end, alert in produced:
             try:
-                entries.append((ts, end, encode_alert(validate_alert(alert))))
+                entries.append((ts, end, encode_alert(validate_rule_alert(alert))))
             except AlertInvalid as exc:
                 dead.append(DeadLetter(body=encode_alert(alert), alerts=1,
                                        reason=f"invalid alert: {exc.reason}"))
@@ -181,16 +185,28 @@ class Pipeline:
         self.batcher.add(block.file_id, entries, block.checkpoint)
 
     def _commit(self, cuts: list[Cut]) -> None:
-        assert self._store is not None and self.tailer is not None
+        """Queue ``cuts`` with their offsets; on a failing disk, block here and retry.
+
+        While blocked nothing is read and no offset advances; the cuts wait in
+        memory. A stop request ends the wait: the uncommitted records are then
+        read again from the files at the next start (nothing lost).
+        """
+        store, tailer = self._store, self.tailer
+        assert store is not None and tailer is not None
         offsets: dict[str, int] = {}
         batches = []
         for cut in cuts:
             offsets.update(cut.offsets)
             if cut.body is not None:
                 batches.append((cut.body, cut.alerts))
-        checkpoints = [self.tailer.checkpoint(key, off) for key, off in offsets.items()]
+        checkpoints = [tailer.checkpoint(key, off) for key, off in offsets.items()]
         dead, self._dead = self._dead, []
-        self._store.enqueue(batches, checkpoints, dead)
+        written, _ = self._guard.run(lambda: store.enqueue(batches, checkpoints, dead))
+        if not written:
+            log.warning("queue_write_abandoned", batches=len(batches),
+                        alerts=sum(n for _, n in batches), reason="stopping",
+                        recovery="records are read again at next start")
+            return
         self.counters.invalid_alerts += len(dead)
         for letter in dead:
             log.warning("alert_invalid", reason=letter.reason)
@@ -198,6 +214,11 @@ class Pipeline:
             self.counters.batches_queued += len(batches)
             self._queue_bytes += sum(len(b) for b, _ in batches)
             self._on_queued()
+
+    @property
+    def write_blocked(self) -> bool:
+        """Whether the last queue write failed (full disk, read-only state dir)."""
+        return self._guard.blocked
 
     def _room_in_queue(self) -> bool:
         """Apply ``[queue] max_bytes``: block reading, or drop the oldest batches."""
@@ -211,7 +232,11 @@ class Pipeline:
         if self._queue_bytes < limit:
             return True
         if self.config.queue.when_full == "drop_oldest":
-            batches, alerts = self._store.drop_oldest(int(limit * 0.9))
+            store = self._store
+            written, dropped = self._guard.run(lambda: store.drop_oldest(int(limit * 0.9)))
+            if not written or dropped is None:
+                return False
+            batches, alerts = dropped
             self.counters.dropped_batches += batches
             self.counters.dropped_alerts += alerts
             log.warning("queue_full_dropped_oldest", batches=batches, alerts=alerts)

@@ -447,3 +447,29 @@ def test_tls_is_verified_against_the_trust_store_or_ca_file(
     finally:
         untrusting.close()
         trusting.close()
+
+
+def test_rule_alert_fast_path_truncates_long_description() -> None:
+    """validate_rule_alert cuts a description over 2048 characters, keeping its start."""
+    from agent.bigpanda import TRUNCATION_MARKER, validate_rule_alert
+
+    alert = validate_rule_alert({"status": "critical", "host": "h", "timestamp": 1,
+                                 "description": "x" * 5000})
+    assert len(alert["description"]) == 2048
+    assert alert["description"].endswith(TRUNCATION_MARKER)
+
+
+def test_rule_alert_fast_path_rejects_empty_host() -> None:
+    """validate_rule_alert refuses an alert whose only primary property is empty."""
+    from agent.bigpanda import validate_rule_alert
+
+    with pytest.raises(AlertInvalid):
+        validate_rule_alert({"status": "critical", "host": "", "timestamp": 1})
+
+
+def test_rule_alert_fast_path_rejects_bad_status() -> None:
+    """validate_rule_alert refuses a status outside BigPanda's five."""
+    from agent.bigpanda import validate_rule_alert
+
+    with pytest.raises(AlertInvalid):
+        validate_rule_alert({"status": "fatal", "host": "h", "timestamp": 1})
