@@ -144,6 +144,6 @@ def run_daemon(config_path: str) -> int:
     config = load_config(config_path)
     configure_logging(config.daemon.log_level, config.daemon.log_format)
     token = read_token(config.bigpanda)
-    StateStore(config.queue.db_path, durability=config.queue.durability).close()
+    StateStore(config.queue.db_path, durability=config.queue.durability, verify=True).close()
     validate_only(config_path)
     return Daemon(config_path, config, token).run()

@@ -27,6 +27,7 @@ from agent.errors import RetryableDeliveryError
 from agent.ratelimit import RateLimiter
 from agent.rejection import resolve_rejection, response_text
 from agent.state import QueuedBatch, StateStore
+from agent.writeguard import WriteGuard
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,7 @@ class Shipper:
         self._pause_logged_at = 0.0
         self._pause_status = 0
         self._timer: threading.Timer | None = None
+        self._guard = WriteGuard(stage="shipper", wait=self._sleep)
         self._thread = threading.Thread(target=self._run, name="shipper", daemon=True)
 
     # -- control, from other threads ---------------------------------------------------
@@ -216,7 +218,7 @@ class Shipper:
         if result is None:
             return
         if classify(result) == OK:
-            store.ack(batch.id)
+            self._guard.run(lambda: store.ack(batch.id))
             return
         self.counters.batches_rejected += 1
         log.warning("batch_rejected", batch_id=batch.id, alerts=batch.alerts,
@@ -227,7 +229,9 @@ class Shipper:
             app_key=self._app_key, batch_format=self._batch_format)
         if dead is None:
             return
-        store.reject(batch.id, dead)
+        written, _ = self._guard.run(lambda: store.reject(batch.id, dead))
+        if not written:
+            return
         for letter in dead:
             self.counters.dead_letters += 1
             log.error("alert_dead_lettered", batch_id=batch.id, status=letter.status,
@@ -241,9 +245,9 @@ class Shipper:
                 return None
             resume_gen = self._resume_gen
             result, error = self._attempt(body)
-            store.set_meta({"last_delivery_status": str(result.status) if result else "error",
-                            "last_delivery_error": error or "",
-                            "last_delivery_at": f"{time.time():.3f}"})
+            last = {"last_delivery_status": str(result.status) if result else "error",
+                    "last_delivery_error": error or "", "last_delivery_at": f"{time.time():.3f}"}
+            self._guard.best_effort(store.set_meta, last)
             kind = RETRY if result is None else classify(result)
             if result is not None and kind in (OK, REJECT):
                 self._on_answer(store, result, body, batch_id, alerts)
@@ -285,7 +289,7 @@ class Shipper:
 
     def _on_retry(self, store: StateStore, batch_id: int, result: DeliveryResult | None,
                   error: str | None) -> None:
-        store.count_attempt(batch_id)
+        self._guard.best_effort(store.count_attempt, batch_id)
         self.counters.retries += 1
         retry_after_s = result.retry_after_s if result is not None else None
         delay_s = self._backoff.next_delay(self._failures, retry_after_s)
@@ -321,7 +325,7 @@ class Shipper:
         now = time.monotonic()
         since_s = round(now - self._state_since, 3)
         self._state_since = now
-        store.set_meta({"delivery_state": state})
+        self._guard.best_effort(store.set_meta, {"delivery_state": state})
         if state == HEALTHY:
             log.info("delivery_recovered", previous=previous, down_for_s=since_s, **fields)
         elif state == DEGRADED:

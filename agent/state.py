@@ -12,6 +12,7 @@ at the same time, and ``busy_timeout`` serialises their writes.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +22,10 @@ from pathlib import Path
 from agent.errors import StateError
 
 SCHEMA_VERSION = 1
+RECOVERY_HINT = ("the agent will not start from scratch on its own: stop it, move state.db "
+                 "(and state.db-wal, state.db-shm) aside, start it again; queued alerts and "
+                 "read positions in the old file are then lost (docs/delivery.md, "
+                 "'Corrupt state database')")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -122,25 +127,42 @@ class StateStore:
         path: the database file; its directory is created if missing.
         durability: ``"normal"`` (WAL, synchronous=NORMAL: survives process crashes)
             or ``"fsync"`` (synchronous=FULL: survives power loss, costs an fsync per commit).
+        verify: run :meth:`verify` before anything is written (daemon start), so a
+            damaged file is refused untouched.
 
     Raises:
         StateError: the file cannot be opened, is not a database, or is corrupt.
     """
 
-    def __init__(self, path: Path, *, durability: str = "normal") -> None:
+    def __init__(self, path: Path, *, durability: str = "normal", verify: bool = False) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+            if verify:
+                self.verify()
             self._db.execute("PRAGMA journal_mode=WAL")
             sync = "FULL" if durability == "fsync" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._db.executescript(_SCHEMA)
             self._check_version()
         except (sqlite3.DatabaseError, OSError) as exc:
-            raise StateError(
-                f"cannot open state database ({exc}); move it aside to start over "
-                "(see docs/operations.md, 'state database')", path=str(path)) from exc
+            raise StateError(f"cannot open state database ({exc}); {RECOVERY_HINT}",
+                             path=str(path)) from exc
+
+    def verify(self) -> None:
+        """Check the whole file for corruption (``PRAGMA quick_check``, O(file size)).
+
+        Raises:
+            StateError: the database is corrupt, with the recovery hint.
+        """
+        try:
+            problems = [r[0] for r in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise StateError(f"state database is corrupt ({'; '.join(problems)}); "
+                             f"{RECOVERY_HINT}", path=str(self.path))
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -356,8 +378,15 @@ class _Transaction:
                 self._db.execute("COMMIT")
                 return
             except sqlite3.Error as commit_exc:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise StateError(f"commit failed: {commit_exc}", path=self._path) from commit_exc
-        self._db.execute("ROLLBACK")
+        self._rollback()
         if isinstance(exc, sqlite3.Error):
             raise StateError(f"write failed: {exc}", path=self._path) from exc
+
+    def _rollback(self) -> None:
+        """Undo the open transaction (SQLite may already have undone it, e.g. on SQLITE_FULL)."""
+        if self._db.in_transaction:
+            # A failed ROLLBACK leaves it to close(); SQLite never keeps half a transaction.
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
