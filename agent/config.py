@@ -78,7 +78,25 @@ class RetryConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TailConfig:
-    """The ``[tail]`` table: how files are discovered and read."""
+    """The ``[tail]`` table: how files are discovered and read (see docs/tailing.md).
+
+    Attributes:
+        watch: ``"inotify"`` (events plus a rescan every ``poll_interval_s``) or ``"poll"``.
+        poll_interval_s: seconds between rescans of the globs (and stats of closed files).
+        read_chunk_bytes: bytes per ``pread``.
+        max_line_bytes: longer lines are cut to this many characters and flagged.
+        partial_line_timeout_s: a final line without LF is emitted after this many
+            seconds without new data.
+        rotate_wait_s: a rotated-away or deleted file is released this many seconds
+            after its last data.
+        max_open_files: descriptors held for followed files; idle ones are closed
+            first. Rotated files still being drained are never closed early, so they
+            can exceed it.
+        close_inactive_s: a file without new data for this many seconds is closed
+            (its offset kept) and reopened when it changes.
+        ignore_older_s: files not modified for this many seconds are not opened
+            (0 = off).
+    """
 
     watch: str = "inotify"
     poll_interval_s: float = 1.0
@@ -86,6 +104,9 @@ class TailConfig:
     max_line_bytes: int = 65_536
     partial_line_timeout_s: float = 5.0
     rotate_wait_s: float = 5.0
+    max_open_files: int = 1024
+    close_inactive_s: float = 300.0
+    ignore_older_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,7 +222,8 @@ def _retry(t: TableReader) -> RetryConfig:
 
 def _tail(t: TableReader) -> TailConfig:
     t.only({"watch", "poll_interval_s", "read_chunk_bytes", "max_line_bytes",
-            "partial_line_timeout_s", "rotate_wait_s"})
+            "partial_line_timeout_s", "rotate_wait_s", "max_open_files", "close_inactive_s",
+            "ignore_older_s"})
     return TailConfig(
         watch=t.choice("watch", "inotify", ("inotify", "poll")),
         poll_interval_s=t.number("poll_interval_s", 1.0, minimum=0.01),
@@ -209,6 +231,9 @@ def _tail(t: TableReader) -> TailConfig:
         max_line_bytes=t.integer("max_line_bytes", 65_536, minimum=256),
         partial_line_timeout_s=t.number("partial_line_timeout_s", 5.0),
         rotate_wait_s=t.number("rotate_wait_s", 5.0),
+        max_open_files=t.integer("max_open_files", 1024, minimum=1),
+        close_inactive_s=t.number("close_inactive_s", 300.0),
+        ignore_older_s=t.number("ignore_older_s", 0.0),
     )
 
 

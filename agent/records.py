@@ -21,6 +21,9 @@ class RecordBlock:
         ends: for each record, the byte offset just past its terminator.
         checkpoint: the file offset to commit once every record of the block is
             queued (≥ ``ends[-1]``: skipped empty lines still advance it).
+        truncated: indexes into ``texts`` of records holding a line cut at the
+            ``[tail] max_line_bytes`` limit (the rest of that line is skipped); empty
+            for almost every block.
     """
 
     source: str
@@ -30,3 +33,4 @@ class RecordBlock:
     texts: list[str]
     ends: list[int]
     checkpoint: int
+    truncated: frozenset[int] = frozenset()

@@ -1,4 +1,4 @@
-"""Finding the files a source's globs name now."""
+"""Finding the files a source's globs name now, and whether a path matches them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from agent.rulefile import SourceConfig
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip")
 """Rotated-and-compressed files are skipped unless a glob names the suffix itself."""
+
+READABLE_COMPRESSED = (".gz", ".bz2", ".xz")
+"""Compressed formats the standard library decompresses; ``.zst`` and ``.zip`` are not read."""
 
 
 def discover(source: SourceConfig) -> Iterator[str]:
@@ -37,6 +40,33 @@ def excluded(path: str, patterns: tuple[str, ...]) -> bool:
     """Whether ``path`` or its file name matches one of the ``exclude`` globs."""
     name = os.path.basename(path)
     return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def matches(source: SourceConfig, path: str) -> bool:
+    """Whether ``path`` (which need not exist) is one :func:`discover` would yield.
+
+    ``*``, ``?`` and ``[…]`` match within one path component; ``**`` matches any
+    number of components, as in ``glob(recursive=True)``.
+    """
+    if excluded(path, source.exclude):
+        return False
+    parts = path.split(os.sep)
+    for pattern in source.paths:
+        if path.endswith(COMPRESSED_SUFFIXES) and not pattern.endswith(COMPRESSED_SUFFIXES):
+            continue
+        if _match_parts(pattern.split(os.sep), parts):
+            return True
+    return False
+
+
+def _match_parts(pattern: list[str], parts: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    head = pattern[0]
+    if head == "**":
+        return any(_match_parts(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and \
+        _match_parts(pattern[1:], parts[1:])
 
 
 def watch_dirs(source: SourceConfig) -> dict[str, bool]:

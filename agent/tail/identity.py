@@ -25,7 +25,7 @@ class Head:
 
 
 def file_id(st: os.stat_result) -> str:
-    """The checkpoint key of a file: ``"<st_dev>:<st_ino>"``."""
+    """A file's on-disk identity, ``"<st_dev>:<st_ino>"`` (the key adds the source)."""
     return f"{st.st_dev}:{st.st_ino}"
 
 
@@ -46,3 +46,38 @@ def read_head(fd: int, limit: int = HEAD_BYTES) -> Head:
 def head_matches(fd: int, head: Head) -> bool:
     """Whether the file's first ``head.length`` bytes still have ``head.digest``."""
     return read_head(fd, head.length) == head
+
+
+def parse_key(key: str) -> tuple[int, int] | None:
+    """``(dev, ino)`` of a checkpoint key ``"<source>:<dev>:<ino>"``, or ``None``."""
+    parts = key.rsplit(":", 2)
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def find_inode(directory: str, dev: int, ino: int) -> str | None:
+    """The path of the regular file ``(dev, ino)`` in ``directory`` (not recursive), if any.
+
+    Used to find a file that was renamed to a name no glob matches (rotated while
+    it was closed, or while the agent was stopped): logrotate renames within the
+    directory, so one ``scandir`` is enough.
+    """
+    return inodes_in(directory).get((dev, ino))
+
+
+def inodes_in(directory: str) -> dict[tuple[int, int], str]:
+    """``{(dev, ino): path}`` of the regular files directly in ``directory``."""
+    found: dict[tuple[int, int], str] = {}
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        found[(st.st_dev, st.st_ino)] = entry.path
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return found

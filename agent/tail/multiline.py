@@ -33,6 +33,7 @@ class MultilineJoiner:
         self._chars = 0
         self._end = 0
         self._last_line_at = 0.0
+        self._marked = False
 
     @property
     def pending(self) -> bool:
@@ -41,23 +42,40 @@ class MultilineJoiner:
 
     def feed(self, texts: list[str], ends: list[int]) -> tuple[list[str], list[int]]:
         """Add lines; return the records completed by them (and their end offsets)."""
+        out_texts, out_ends, _ = self.feed_marked(texts, ends, frozenset())
+        return out_texts, out_ends
+
+    def feed_marked(self, texts: list[str], ends: list[int], marked: frozenset[int],
+                    ) -> tuple[list[str], list[int], frozenset[int]]:
+        """As :meth:`feed`; ``marked`` holds indexes of truncated input lines.
+
+        Returns:
+            ``(texts, ends, marked)``: completed records, their end offsets, and the
+            indexes of those records that contain a truncated line.
+        """
         out_texts: list[str] = []
         out_ends: list[int] = []
+        out_marked: set[int] = set()
         start, cont = self._start, self._cont
-        for text, end in zip(texts, ends, strict=True):
+        for i, (text, end) in enumerate(zip(texts, ends, strict=True)):
             begins = bool(start(text)) if start else not cont(text)  # type: ignore[misc]
             if self._lines and (begins or len(self._lines) >= self._max_lines
                                 or self._chars + len(text) > self._max_chars):
+                if self._marked:
+                    out_marked.add(len(out_texts))
                 out_texts.append("\n".join(self._lines))
                 out_ends.append(self._end)
                 self._lines = []
                 self._chars = 0
+                self._marked = False
             self._lines.append(text)
             self._chars += len(text) + 1
             self._end = end
+            if marked and i in marked:
+                self._marked = True
         if texts:
             self._last_line_at = time.monotonic()
-        return out_texts, out_ends
+        return out_texts, out_ends, frozenset(out_marked)
 
     def flush_due(self, now: float | None = None) -> tuple[list[str], list[int]]:
         """Emit the pending record if ``timeout_s`` passed since its last line."""
@@ -66,11 +84,17 @@ class MultilineJoiner:
             return self.flush()
         return [], []
 
+    @property
+    def pending_marked(self) -> bool:
+        """Whether the pending record holds a truncated line (read before :meth:`flush`)."""
+        return self._marked
+
     def flush(self) -> tuple[list[str], list[int]]:
-        """Emit the pending record now (shutdown, file closed)."""
+        """Emit the pending record now (end of input)."""
         if not self._lines:
             return [], []
         text, end = "\n".join(self._lines), self._end
         self._lines = []
         self._chars = 0
+        self._marked = False
         return [text], [end]

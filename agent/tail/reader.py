@@ -1,4 +1,4 @@
-"""Reading one open file from a durable offset into record blocks."""
+"""Reading one file (one identity) from a durable offset into record blocks."""
 
 from __future__ import annotations
 
@@ -6,60 +6,113 @@ import contextlib
 import os
 import time
 
+import structlog
+
+from agent.config import TailConfig
 from agent.records import RecordBlock
 from agent.rulefile import SourceConfig
-from agent.tail.identity import HEAD_BYTES, Head, file_id, read_head
-from agent.tail.lines import split_lines
+from agent.tail.identity import HEAD_BYTES, Head, head_matches, read_head
+from agent.tail.lines import BOM, lines_for
 from agent.tail.multiline import MultilineJoiner
+
+log = structlog.get_logger("agent.tail")
+
+_NO_MARKS: frozenset[int] = frozenset()
+
+
+def open_fd(path: str) -> int:
+    """Open a file read-only (close-on-exec), following symlinks.
+
+    Raises:
+        OSError: it cannot be opened.
+    """
+    return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
 
 class FileReader:
-    """Follows one file (one identity) through its descriptor.
+    """Follows one file through its descriptor, which may be closed while idle.
 
-    The descriptor stays open across renames, so a rotated file is drained to
-    its end through it. Reads are ``os.pread`` of ``chunk_bytes`` at a time;
-    a final line without LF is held until more data or ``partial_timeout_s``.
+    The descriptor stays open across renames, so a rotated file is drained to its
+    end through it. Reads are ``os.pread`` of ``read_chunk_bytes``; a final line
+    without LF is held until more data or ``partial_line_timeout_s``. Closing the
+    descriptor (:meth:`close`) keeps all state; :meth:`reopen` resumes.
 
     Attributes:
-        file_id: ``"dev:ino"``.
+        key: the checkpoint key, ``"<source>:<dev>:<ino>"``.
+        dev, ino: the file's identity on disk.
         path: the path the file is currently known under.
         offset: committable offset: just past the last record handed out.
         head: the fingerprint of the file's first bytes.
+        at_eof: the last read found no new data.
+        follows: whether the file is followed for appends (a compressed one is not).
+        gone: no glob matches the file any more (rotated away or deleted).
+        truncated_lines: lines cut at ``max_line_bytes`` (a running count).
     """
 
-    def __init__(
-        self,
-        path: str,
-        source: SourceConfig,
-        *,
-        offset: int,
-        chunk_bytes: int,
-        max_line_bytes: int,
-        partial_timeout_s: float,
-    ) -> None:
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    follows = True
+
+    def __init__(self, path: str, source: SourceConfig, *, key: str, config: TailConfig) -> None:
+        self.fd: int | None = open_fd(path)
         st = os.fstat(self.fd)
-        self.file_id = file_id(st)
-        self.key = self.file_id
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.key = key
         self.path = path
         self.source = source
-        self.offset = offset
         self.head: Head = read_head(self.fd)
-        self._chunk = chunk_bytes
-        self._max_line = max_line_bytes
-        self._partial_timeout_s = partial_timeout_s
-        self._pos = offset
+        self._lines = lines_for(source.encoding, os.pread(self.fd, 2, 0))
+        self._chunk = config.read_chunk_bytes
+        self._max_line = config.max_line_bytes
+        self._partial_timeout_s = config.partial_line_timeout_s
+        self._joiner = MultilineJoiner(source.multiline) if source.multiline else None
+        self.offset = self._pos = 0
         self._buf = b""
         self._skipping = False
-        self._joiner = MultilineJoiner(source.multiline) if source.multiline else None
         self.last_data_at = time.monotonic()
-        self.truncated_lines = 0
+        self.at_eof = False
+        self._verify_head = False
         self.gone = False
+        self.truncated_lines = 0
+
+    # -- descriptor --------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the descriptor; the read state is kept for :meth:`reopen`."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+    def reopen(self, path: str) -> bool:
+        """Open ``path`` again if it is still this file (same device and inode).
+
+        Returns:
+            Whether the descriptor is open now. The next data read checks the head,
+            so a file replaced in place (copytruncate, then regrown) restarts at 0.
+        """
+        try:
+            fd = open_fd(path)
+        except OSError:
+            return False
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (self.dev, self.ino):
+            os.close(fd)
+            return False
+        self.fd, self.path, self._verify_head, self.at_eof = fd, path, True, False
+        return True
+
+    def size(self) -> int:
+        """Current size of the open file, in bytes."""
+        assert self.fd is not None
+        return os.fstat(self.fd).st_size
+
+    @property
+    def position(self) -> int:
+        """The read position: bytes consumed, including any held partial data."""
+        return self._pos
 
     def reset(self, offset: int) -> None:
         """Start reading at ``offset``, dropping anything held."""
-        self.offset = offset
-        self._pos = offset
+        self.offset = self._pos = offset
         self._buf = b""
         self._skipping = False
         if self._joiner is not None:
@@ -69,134 +122,126 @@ class FileReader:
         """Whether a partial line or a multiline record is held."""
         return bool(self._buf) or (self._joiner is not None and self._joiner.pending)
 
-    def flush_pending(self) -> RecordBlock | None:
-        """Hand out a held multiline record now (shutdown). A partial line stays held."""
-        if self._joiner is None or self._buf:
-            return None
-        texts, ends = self._joiner.flush()
-        return self._block(texts, ends) if texts else None
-
-    def close(self) -> None:
-        """Close the descriptor."""
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-
-    def size(self) -> int:
-        """Current size of the open file, in bytes."""
-        return os.fstat(self.fd).st_size
-
-    def refresh_head(self) -> None:
-        """Recompute the fingerprint while it covers fewer than ``HEAD_BYTES`` bytes."""
-        if self.head.length < HEAD_BYTES:
-            self.head = read_head(self.fd)
-
-    def check_truncated(self) -> bool:
-        """Detect copytruncate: the file is now shorter than what was read.
-
-        Returns:
-            True when it was truncated; reading restarts at offset 0.
-        """
-        if self.size() >= self._pos:
-            return False
-        self.reset(0)
-        self.head = read_head(self.fd)
-        return True
+    # -- reading -----------------------------------------------------------------------
 
     def read(self) -> RecordBlock | None:
-        """Read one chunk and return the complete records in it, or ``None`` at EOF.
+        """Read one chunk and return the complete records in it, or ``None`` (nothing new).
 
         Raises:
             OSError: the read failed.
         """
-        data = os.pread(self.fd, self._chunk, self._pos)
+        assert self.fd is not None
+        data = self._fetch(self._pos)
         if not data:
-            return self._flush_partial()
+            self.at_eof = self._verify_head = True
+            return self._at_eof()
+        self.at_eof = False
+        if self._verify_head:
+            # First data after a pause: was the file replaced in place and regrown?
+            self._verify_head = False
+            if not head_matches(self.fd, self.head):
+                self._restart("head_changed")
+                return None
         self._pos += len(data)
         self.last_data_at = time.monotonic()
         if self.head.length < HEAD_BYTES:
-            self.refresh_head()
-        data = self._buf + data if self._buf else data
+            self.head = read_head(self.fd)
+        if self._buf:
+            data = self._buf + data
         start = self._pos - len(data)
-        cut = data.rfind(b"\n")
+        unit = self._lines.unit
+        cut = self._lines.rfind_lf(data)
         if cut < 0:
             self._buf = data
             return self._overlong(start)
-        self._buf = data[cut + 1:]
+        self._buf = data[cut + unit:]
         body = data[:cut]
         if self._skipping:
-            first = body.find(b"\n")
-            if first < 0:
-                self._skipping = False
-                return self._emit([], [], start + cut + 1)
-            skip = first + 1
             self._skipping = False
-            body, start = body[skip:], start + skip
-        texts, ends = split_lines(body, start, self.source.encoding)
-        texts = self._cap(texts)
-        return self._emit(texts, ends, start + cut + 1)
+            first = self._lines.find_lf(body)
+            if first < 0:
+                return self._emit([], [], start + cut + unit)
+            body, start = body[first + unit:], start + first + unit
+        texts, ends = self._lines.split(body, start)
+        if start == 0 and texts and texts[0].startswith(BOM):
+            texts[0] = texts[0][1:]
+        texts, marks = self._cap(texts)
+        return self._emit(texts, ends, start + cut + unit, marks)
 
-    def _cap(self, texts: list[str]) -> list[str]:
+    def _fetch(self, pos: int) -> bytes:
+        """Up to ``read_chunk_bytes`` bytes of the file at ``pos``."""
+        assert self.fd is not None
+        return os.pread(self.fd, self._chunk, pos)
+
+    def _restart(self, why: str) -> None:
+        """The file was replaced in place (copytruncate): read it again from 0."""
+        assert self.fd is not None
+        log.info("file_truncated", source=self.source.name, path=self.path, reason=why,
+                 offset=self._pos)
+        self.reset(0)
+        self.head = read_head(self.fd)
+
+    def _cap(self, texts: list[str]) -> tuple[list[str], frozenset[int]]:
         limit = self._max_line
         if max(map(len, texts), default=0) <= limit:
-            return texts
-        out = []
-        for text in texts:
-            if len(text) > limit:
-                self.truncated_lines += 1
-                text = text[:limit]
-            out.append(text)
-        return out
+            return texts, _NO_MARKS
+        marks = frozenset(i for i, t in enumerate(texts) if len(t) > limit)
+        self.truncated_lines += len(marks)
+        return [t[:limit] for t in texts], marks
 
     def _overlong(self, start: int) -> RecordBlock | None:
         """A line longer than ``max_line_bytes`` with no LF yet: emit its head, skip the rest."""
         if len(self._buf) <= self._max_line:
             return None
+        head, self._buf = self._buf[: self._max_line], b""
         if self._skipping:
-            self._buf = b""
             return None
-        head = self._buf[: self._max_line]
-        self._buf = b""
         self._skipping = True
         self.truncated_lines += 1
-        text = head.decode("utf-8", "replace").rstrip("\r")
-        return self._emit([text], [self._pos], self._pos)
+        text = self._lines.decode(head).rstrip("\r")
+        if start == 0:
+            text = text.removeprefix(BOM)
+        return self._emit([text], [self._pos], self._pos, frozenset((0,)))
 
-    def _flush_partial(self) -> RecordBlock | None:
-        """At EOF: emit a held final line once nothing followed for the partial timeout."""
-        if self._joiner is not None:
-            texts, ends = self._joiner.flush_due()
-            if texts and not self._buf:
-                return self._block(texts, ends)
-        if not self._buf:
+    def _at_eof(self) -> RecordBlock | None:
+        """No new data: notice truncation; emit held data whose timeout passed."""
+        if self.size() < self._pos:
+            self._restart("size_below_offset")
             return None
-        if time.monotonic() - self.last_data_at < self._partial_timeout_s:
+        joiner = self._joiner
+        if joiner is not None and not self._buf:
+            marked = joiner.pending_marked
+            texts, ends = joiner.flush_due()
+            if texts:
+                return self._block(texts, ends, None, frozenset((0,)) if marked else _NO_MARKS)
+        if not self._buf or time.monotonic() - self.last_data_at < self._partial_timeout_s:
             return None
         data, self._buf = self._buf, b""
-        start = self._pos - len(data)
         if self._skipping:
             self._skipping = False
             return self._emit([], [], self._pos)
-        texts, ends = split_lines(data, start, self.source.encoding)
-        ends = [self._pos] * len(ends)
-        return self._emit(self._cap(texts), ends, self._pos)
+        start = self._pos - len(data)
+        texts, ends = self._lines.split(data, start)
+        if start == 0 and texts and texts[0].startswith(BOM):
+            texts[0] = texts[0][1:]
+        texts, marks = self._cap(texts)
+        return self._emit(texts, [self._pos] * len(ends), self._pos, marks)
 
-    def _emit(self, texts: list[str], ends: list[int], consumed: int) -> RecordBlock | None:
-        if self._joiner is not None:
-            texts, ends = self._joiner.feed(texts, ends)
-            if not self._joiner.pending:
-                return self._block(texts, ends, consumed)
-            return self._block(texts, ends) if texts else None
-        return self._block(texts, ends, consumed)
+    def _emit(self, texts: list[str], ends: list[int], consumed: int,
+              marks: frozenset[int] = _NO_MARKS) -> RecordBlock | None:
+        joiner = self._joiner
+        if joiner is not None:
+            texts, ends, marks = joiner.feed_marked(texts, ends, marks)
+            if joiner.pending:
+                return self._block(texts, ends, None, marks) if texts else None
+        return self._block(texts, ends, consumed, marks)
 
-    def _block(self, texts: list[str], ends: list[int], consumed: int | None = None) -> RecordBlock:
-        """A block; its last end is the new committable offset."""
-        if consumed is not None and (not ends or ends[-1] != consumed):
-            # Skipped empty lines / overlong tails still advance the checkpoint.
-            new_offset = consumed
-        else:
-            new_offset = ends[-1] if ends else self.offset
+    def _block(self, texts: list[str], ends: list[int], consumed: int | None,
+               marks: frozenset[int]) -> RecordBlock:
+        """A block; ``consumed`` (bytes read to a record boundary) advances the checkpoint."""
+        new_offset = consumed if consumed is not None else (ends[-1] if ends else self.offset)
         block = RecordBlock(source=self.source.name, file_id=self.key, path=self.path,
                             offset=self.offset, texts=texts, ends=ends,
-                            checkpoint=new_offset)
+                            checkpoint=new_offset, truncated=marks)
         self.offset = new_offset
         return block

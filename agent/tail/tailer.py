@@ -13,20 +13,14 @@ from agent.config import TailConfig
 from agent.records import RecordBlock
 from agent.rulefile import SourceConfig
 from agent.state import FileCheckpoint
-from agent.tail.discovery import discover, watch_dirs
-from agent.tail.identity import Head, file_id, head_matches
+from agent.tail.discovery import discover, matches, watch_dirs
+from agent.tail.identity import file_id, find_inode
+from agent.tail.openfiles import OpenFiles
 from agent.tail.reader import FileReader
+from agent.tail.tracking import Tracker, checkpoint_key
 from agent.tail.watcher import DirectoryWatcher
 
 log = structlog.get_logger("agent.tail")
-
-
-def checkpoint_key(source: SourceConfig, fid: str) -> str:
-    """Checkpoint key of a file as read by one source: ``"<source>:<dev>:<ino>"``.
-
-    Two rule files that watch the same file each keep their own offset.
-    """
-    return f"{source.name}:{fid}"
 
 
 class Tailer:
@@ -35,7 +29,9 @@ class Tailer:
     Rotation by rename keeps the open descriptor: the old file is read to its
     end and released ``rotate_wait_s`` after its last data, while the new file
     at the same path is read from its first byte. A file shorter than what was
-    read (copytruncate) is read again from 0.
+    read (copytruncate), or whose head changed, is read again from 0. At most
+    ``max_open_files`` descriptors are held for followed files: idle ones are
+    closed and reopened by identity when they change. See docs/tailing.md.
 
     Args:
         sources: the sources of the loaded rule files.
@@ -57,13 +53,19 @@ class Tailer:
     ) -> None:
         self.sources = tuple(sources)
         self.config = config
-        self._checkpoints = checkpoints
-        self._new_sources = new_sources
-        self._initial_scan_done = False
         self.readers: dict[str, FileReader] = {}
+        self.files = OpenFiles(self.readers, config)
+        self.tracker = Tracker(self.readers, self.files, config, checkpoints,
+                               new_sources=new_sources)
+        self._checkpoints = checkpoints
         self.watcher = DirectoryWatcher() if config.watch == "inotify" else None
         self._wake = threading.Event()
         self._next_scan = 0.0
+
+    @property
+    def truncated_lines(self) -> int:
+        """Lines cut at ``max_line_bytes`` by the files followed now."""
+        return sum(r.truncated_lines for r in self.readers.values())
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -74,71 +76,67 @@ class Tailer:
             if self.watcher is not None:
                 self.watcher.watch(watch_dirs(source))
             for path in discover(source):
-                key = self._track(source, path)
+                key = self.tracker.track(source, path)
                 if key is not None:
                     seen.add(key)
-        for key, reader in self.readers.items():
+            if not self.tracker.initial_scan_done:
+                self.tracker.recover_rotated(source, seen)
+        for key, reader in list(self.readers.items()):
             reader.gone = key not in seen
-        self._initial_scan_done = True
+            if reader.gone and reader.fd is None:
+                self._relocate(key, reader)
+        self.tracker.initial_scan_done = True
         self._next_scan = time.monotonic() + self.config.poll_interval_s
 
-    def _track(self, source: SourceConfig, path: str) -> str | None:
+    def _relocate(self, key: str, reader: FileReader) -> None:
+        """A closed file left its glob: find it by inode in its directory, or release it."""
+        if reader.follows:
+            found = find_inode(os.path.dirname(reader.path), reader.dev, reader.ino)
+            if found is not None and self.files.reopen(reader, found):
+                log.info("file_renamed", source=reader.source.name, old=reader.path, new=found)
+                return
+        self._release(key, reader)
+
+    def _events(self) -> None:
+        """Apply inotify hints: reopen closed files written to; follow quick renames."""
+        if self.watcher is None:
+            return
+        modified, moves = self.watcher.take()
+        if modified:
+            self.files.mark_modified(modified)
+        for src, dest in moves:
+            for source in self.sources:
+                if matches(source, src) and not matches(source, dest):
+                    self._follow_rename(source, dest)
+
+    def _follow_rename(self, source: SourceConfig, dest: str) -> None:
+        """A matching file was renamed out of the globs, perhaps before any scan saw it."""
         try:
-            st = os.stat(path)
+            key = checkpoint_key(source, file_id(os.stat(dest)))
         except OSError:
-            return None
-        key = checkpoint_key(source, file_id(st))
-        reader = self.readers.get(key)
-        if reader is not None:
-            if reader.path != path:
-                log.info("file_renamed", source=source.name, old=reader.path, new=path)
-                reader.path = path
-            return key
-        try:
-            self._open(source, path, key, st.st_size)
-        except OSError as exc:
-            log.warning("file_open_failed", source=source.name, path=path, error=str(exc))
-            return None
-        return key
-
-    def _open(self, source: SourceConfig, path: str, key: str, size: int) -> None:
-        reader = FileReader(path, source, offset=0, chunk_bytes=self.config.read_chunk_bytes,
-                            max_line_bytes=self.config.max_line_bytes,
-                            partial_timeout_s=self.config.partial_line_timeout_s)
-        reader.key = key
-        offset, how = self._start_offset(reader, source, key, size)
-        reader.reset(offset)
-        self.readers[key] = reader
-        log.info("file_opened", source=source.name, path=path, offset=offset, start=how)
-
-    def _start_offset(self, reader: FileReader, source: SourceConfig, key: str,
-                      size: int) -> tuple[int, str]:
-        saved = self._checkpoints.get(key)
-        if saved is not None:
-            if not head_matches(reader.fd, Head(saved.head_len, saved.head_hash)):
-                return 0, "new_file_reused_inode"
-            if size < saved.offset:
-                return 0, "truncated_while_stopped"
-            return saved.offset, "checkpoint"
-        if (not self._initial_scan_done and source.name in self._new_sources
-                and source.read_from == "end"):
-            return size, "end"
-        return 0, "beginning"
+            return
+        if key not in self.readers and os.path.isfile(dest):
+            reader = self.tracker.open(source, dest, key)
+            if reader is not None:
+                reader.gone = True
 
     # -- reading -----------------------------------------------------------------------
 
     def read(self, budget_bytes: int) -> list[RecordBlock]:
-        """Read up to about ``budget_bytes`` across all files (round robin).
+        """Read up to about ``budget_bytes`` across all files.
 
         Returns:
             Blocks that hold records or advance a checkpoint; empty when all are idle.
         """
         if time.monotonic() >= self._next_scan or self._rescan_requested():
             self.scan()
+        self._events()
+        self.files.open_wanted()
         blocks: list[RecordBlock] = []
         spent = 0
-        for key in list(self.readers):
-            reader = self.readers[key]
+        for key, reader in list(self.readers.items()):
+            if reader.fd is None:
+                continue
             while spent < budget_bytes:
                 try:
                     block = reader.read()
@@ -146,7 +144,7 @@ class Tailer:
                     log.warning("file_read_failed", path=reader.path, error=str(exc))
                     block = None
                 if block is None:
-                    self._maybe_release(key, reader)
+                    self._idle(key, reader)
                     break
                 spent += max(1, block.checkpoint - block.offset)
                 if block.texts or block.checkpoint != block.offset:
@@ -159,19 +157,21 @@ class Tailer:
             return True
         return False
 
-    def _maybe_release(self, key: str, reader: FileReader) -> None:
-        """Close a file that is gone (rotated away or deleted) once drained and quiet."""
-        if reader.check_truncated():
-            log.info("file_truncated", path=reader.path)
+    def _idle(self, key: str, reader: FileReader) -> None:
+        """A file had nothing new: release it if gone and quiet; close it if inactive."""
+        if reader.has_pending() or reader.fd is None:
             return
-        if not reader.gone:
-            return
-        if time.monotonic() - reader.last_data_at < self.config.rotate_wait_s:
-            return
-        if reader.has_pending():
-            return
+        quiet_s = time.monotonic() - reader.last_data_at
+        if reader.gone:
+            if quiet_s >= self.config.rotate_wait_s:
+                self._release(key, reader)
+        elif not reader.follows or quiet_s >= self.config.close_inactive_s:
+            self.files.close(reader)
+            log.debug("file_closed_inactive", path=reader.path, offset=reader.offset)
+
+    def _release(self, key: str, reader: FileReader) -> None:
         self.checkpoint(key, reader.offset)
-        reader.close()
+        self.files.close(reader)
         del self.readers[key]
         log.info("file_released", path=reader.path, offset=reader.offset)
 
@@ -191,6 +191,8 @@ class Tailer:
         if self.watcher is not None:
             self.watcher.changed.set()
 
+    # -- checkpoints -------------------------------------------------------------------
+
     def positions(self) -> list[FileCheckpoint]:
         """Checkpoints at the readers' current handed-out offsets."""
         return [self.checkpoint(key, r.offset) for key, r in self.readers.items()]
@@ -209,13 +211,13 @@ class Tailer:
         return cp
 
     def flush_all(self) -> list[RecordBlock]:
-        """Hand out held records (pending multiline records) at shutdown."""
-        blocks = []
-        for reader in self.readers.values():
-            block = reader.flush_pending()
-            if block is not None:
-                blocks.append(block)
-        return blocks
+        """Records held at shutdown: none are handed out.
+
+        A held partial line or multiline record is not emitted early: its bytes are
+        past the committed offset (a record boundary), so the next run reads the
+        record again, whole, instead of splitting it across a restart.
+        """
+        return []
 
     def close(self) -> None:
         """Stop watching and close every file."""
@@ -224,3 +226,4 @@ class Tailer:
         for reader in self.readers.values():
             reader.close()
         self.readers.clear()
+
