@@ -127,6 +127,9 @@ class FileReader:
     def read(self) -> RecordBlock | None:
         """Read one chunk and return the complete records in it, or ``None`` (nothing new).
 
+        A chunk that completes no record (the middle of a long line or of a multiline
+        record) gives a block without texts, so the caller goes on reading.
+
         Raises:
             OSError: the read failed.
         """
@@ -153,7 +156,7 @@ class FileReader:
         cut = self._lines.rfind_lf(data)
         if cut < 0:
             self._buf = data
-            return self._overlong(start)
+            return self._overlong(start) or self._block([], [], None, _NO_MARKS)
         self._buf = data[cut + unit:]
         body = data[:cut]
         if self._skipping:
@@ -233,7 +236,7 @@ class FileReader:
         if joiner is not None:
             texts, ends, marks = joiner.feed_marked(texts, ends, marks)
             if joiner.pending:
-                return self._block(texts, ends, None, marks) if texts else None
+                return self._block(texts, ends, None, marks)
         return self._block(texts, ends, consumed, marks)
 
     def _block(self, texts: list[str], ends: list[int], consumed: int | None,

@@ -138,6 +138,7 @@ class Tailer:
             if reader.fd is None:
                 continue
             while spent < budget_bytes:
+                before = reader.position
                 try:
                     block = reader.read()
                 except OSError as exc:
@@ -146,7 +147,7 @@ class Tailer:
                 if block is None:
                     self._idle(key, reader)
                     break
-                spent += max(1, block.checkpoint - block.offset)
+                spent += max(1, reader.position - before)
                 if block.texts or block.checkpoint != block.offset:
                     blocks.append(block)
         return blocks
