@@ -42,6 +42,7 @@ class BigPandaConfig:
     batch_format: str = "envelope"
     max_requests_per_s: float = 5.0
     ca_file: Path | None = None
+    max_in_flight: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +75,8 @@ class RetryConfig:
 
     initial_backoff_s: float = 1.0
     max_backoff_s: float = 300.0
+    pause_probe_s: float = 300.0
+    """Seconds between probes while delivery is paused (401/403/404)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,7 +166,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 def _bigpanda(t: TableReader, base: Path) -> BigPandaConfig:
     t.only({"endpoint", "app_key", "token_file", "timeout_s", "connect_timeout_s",
-            "batch_format", "max_requests_per_s", "ca_file"})
+            "batch_format", "max_requests_per_s", "ca_file", "max_in_flight"})
     endpoint = t.text("endpoint", DEFAULT_ENDPOINT)
     if not endpoint.startswith(("https://", "http://")):
         raise t.fail("endpoint", "must be an http(s) URL")
@@ -183,7 +186,18 @@ def _bigpanda(t: TableReader, base: Path) -> BigPandaConfig:
         batch_format=t.choice("batch_format", "envelope", ("envelope", "array")),
         max_requests_per_s=t.number("max_requests_per_s", 5.0),
         ca_file=_resolve(base, ca_file) if ca_file else None,
+        max_in_flight=_max_in_flight(t),
     )
+
+
+def _max_in_flight(t: TableReader) -> int:
+    """``max_in_flight``: 1 only, for now (docs/delivery.md, "Ordering")."""
+    value = t.integer("max_in_flight", 1, minimum=1, maximum=4)
+    if value != 1:
+        raise t.fail("max_in_flight", "only 1 is supported in this version: concurrent "
+                     "requests would need batches sharded by alert identity to keep per-"
+                     "identity order (docs/delivery.md, 'Ordering')")
+    return value
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -212,12 +226,13 @@ def _queue(t: TableReader, base: Path) -> QueueConfig:
 
 
 def _retry(t: TableReader) -> RetryConfig:
-    t.only({"initial_backoff_s", "max_backoff_s"})
+    t.only({"initial_backoff_s", "max_backoff_s", "pause_probe_s"})
     initial = t.number("initial_backoff_s", 1.0, minimum=0.001)
     maximum = t.number("max_backoff_s", 300.0, minimum=0.001)
     if maximum < initial:
         raise t.fail("max_backoff_s", "must be >= initial_backoff_s")
-    return RetryConfig(initial_backoff_s=initial, max_backoff_s=maximum)
+    return RetryConfig(initial_backoff_s=initial, max_backoff_s=maximum,
+                       pause_probe_s=t.number("pause_probe_s", 300.0, minimum=0.1))
 
 
 def _tail(t: TableReader) -> TailConfig:

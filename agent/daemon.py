@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -21,13 +22,61 @@ from agent.bigpanda import Urllib3Client
 from agent.checking import validate_only
 from agent.config import AgentConfig, load_config, read_token
 from agent.delivery import Shipper
-from agent.errors import ConfigError
+from agent.errors import ConfigError, StateError
 from agent.logs import configure_logging
 from agent.notify import Notifier
 from agent.pipeline import Pipeline
 from agent.state import StateStore
 
 log = structlog.get_logger("agent.daemon")
+
+TOKEN_CHECK_S = 2.0
+"""Seconds between checks of the token file for a new token."""
+STATUS_EVERY_S = 5.0
+"""Seconds between sd_notify ``STATUS=`` lines (queue depth is read from state.db)."""
+
+
+class TokenWatch:
+    """Notices a changed token file (size, mtime or inode, then content).
+
+    Args:
+        path: the token file, or ``None`` (token from the environment: nothing to watch).
+        token: the token in use.
+    """
+
+    def __init__(self, path: Path | None, token: str) -> None:
+        self._path = path
+        self._token = token
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def poll(self) -> str | None:
+        """The new token when the file changed to a different non-empty one, else ``None``."""
+        stamp = self._stamp()
+        if self._path is None or stamp is None or stamp == self._seen:
+            return None
+        self._seen = stamp
+        try:
+            token = self._path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not token or token == self._token:
+            return None
+        self._token = token
+        return token
+
+    def accept(self, token: str) -> None:
+        """The token just installed by a reload (so it is not reported again)."""
+        self._token = token
+        self._seen = self._stamp()
 
 
 class Daemon:
@@ -53,8 +102,11 @@ class Daemon:
             client=self.client,
             retry=config.retry,
             bigpanda=config.bigpanda,
+            pause_probe_s=config.retry.pause_probe_s,
             on_fatal=self.fatal,
         )
+        self._token_watch = TokenWatch(config.bigpanda.token_file, token)
+        self._status_store: StateStore | None = None
         self.pipeline = Pipeline(config, on_queued=self.shipper.wake, on_fatal=self.fatal)
 
     def fatal(self, exc: BaseException) -> None:
@@ -85,18 +137,50 @@ class Daemon:
         return self._shutdown()
 
     def _supervise(self) -> None:
-        interval = self.notifier.watchdog_interval_s or 5.0
+        watchdog_s = self.notifier.watchdog_interval_s
+        next_token = next_status = next_watchdog = 0.0
         while not self._stop.is_set():
-            self._stop.wait(min(interval, 0.2))
+            self._stop.wait(0.2)
             if self._reload.is_set():
                 self._reload.clear()
                 self._do_reload()
-            if self.notifier.enabled:
-                self.notifier.send("WATCHDOG=1", self._status_line())
+            now = time.monotonic()
+            if now >= next_token:
+                next_token = now + TOKEN_CHECK_S
+                self._check_token()
+            if watchdog_s is not None and now >= next_watchdog:
+                next_watchdog = now + watchdog_s
+                self.notifier.send("WATCHDOG=1")
+            if self.notifier.enabled and now >= next_status:
+                next_status = now + STATUS_EVERY_S
+                self.notifier.send(self._status_line())
+        if self._status_store is not None:
+            self._status_store.close()
+
+    def _check_token(self) -> None:
+        token = self._token_watch.poll()
+        if token is None:
+            return
+        try:
+            self.shipper.resume(token)
+        except ValueError as exc:
+            log.error("token_rejected", file=str(self.config.bigpanda.token_file), reason=str(exc))
+            return
+        log.info("token_reloaded", file=str(self.config.bigpanda.token_file))
 
     def _status_line(self) -> str:
-        c = self.pipeline.counters
-        return f"STATUS=records={c.records} alerts={c.alerts} batches_queued={c.batches_queued}"
+        """``STATUS=`` with delivery state and queue depth (from state.db)."""
+        try:
+            if self._status_store is None:
+                self._status_store = StateStore(self.config.queue.db_path,
+                                                durability=self.config.queue.durability)
+            q = self._status_store.stats()
+            depth = f"queue_batches={q.batches} queue_alerts={q.alerts} queue_bytes={q.bytes}"
+        except StateError:
+            depth = "queue=unknown"
+        blocked = " state_write=blocked" if self.pipeline.write_blocked else ""
+        return (f"STATUS=delivery={self.shipper.state} {depth} "
+                f"alerts_sent={self.shipper.counters.alerts_sent}{blocked}")
 
     def _do_reload(self) -> None:
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
@@ -108,8 +192,11 @@ class Daemon:
                       line=exc.line, reason=exc.reason, kept="previous rules")
             self.notifier.send("READY=1")
             return
-        self.client.set_token(token)
-        self.shipper.resume()
+        try:
+            self.shipper.resume(token)
+        except ValueError as exc:
+            log.error("token_rejected", file=str(config.bigpanda.token_file), reason=str(exc))
+        self._token_watch.accept(token)
         self.pipeline.reload(config)
         self.config = config
         log.info("reload_accepted", rule_files=len(config.rule_files))
