@@ -27,7 +27,9 @@ DEFAULT_STATE_DIR = "/var/lib/bigpanda-agent"
 BIGPANDA_MAX_BODY_BYTES = 6_000_000
 """BigPanda Alerts API: 6 MB per request body (bigpanda-alerts-api.md section 1)."""
 
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_VAR = re.compile(r"\$\{([^}]*)\}")
+_ENV_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,15 +140,24 @@ class AgentConfig:
 
 
 def expand_env(value: Any, doc: TomlDocument, key: str) -> Any:
-    """Replace ``${VAR}`` in every string of ``value`` from the environment.
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``.
+
+    ``${VAR:-default}`` takes ``default`` when VAR is unset or empty, as in a POSIX shell.
 
     Raises:
-        ConfigError: a referenced variable is unset.
+        ConfigError: a referenced variable is unset (and has no default), or the
+            reference is malformed.
     """
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
-            name = match.group(1)
+            ref = _ENV_REF.fullmatch(match.group(1))
+            if ref is None:
+                raise doc.error(key, f"malformed environment reference ${{{match.group(1)}}}; "
+                                "use ${VAR} or ${VAR:-default}")
+            name, default = ref.group(1), ref.group(2)
+            if default is not None:
+                return os.environ.get(name) or default
             if name not in os.environ:
                 raise doc.error(key, f"environment variable {name} is not set")
             return os.environ[name]
@@ -335,28 +346,55 @@ def read_token(config: BigPandaConfig, environ: dict[str, str] | None = None) ->
     ``LoadCredential=``). The token is never logged.
 
     Raises:
-        ConfigError: no source yields a non-empty token.
+        ConfigError: no source yields a token, a token file cannot be read, or the
+            token is not one line of printable ASCII without spaces (what an HTTP
+            ``Authorization`` header can carry). The message never includes it.
     """
     env = os.environ if environ is None else environ
     if config.token_file is not None:
-        try:
-            token = config.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read token file: {exc.strerror}",
-                              file=str(config.token_file), key="bigpanda.token_file") from exc
-        if not token:
-            raise ConfigError("token file is empty", file=str(config.token_file),
-                              key="bigpanda.token_file")
-        return token
+        return _token_from_file(config.token_file, "bigpanda.token_file")
     if env.get("BIGPANDA_TOKEN", "").strip():
-        return env["BIGPANDA_TOKEN"].strip()
+        return _checked_token(env["BIGPANDA_TOKEN"], "BIGPANDA_TOKEN", None)
     cred_dir = env.get("CREDENTIALS_DIRECTORY")
     if cred_dir:
         cred = Path(cred_dir) / "bigpanda-token"
         if cred.is_file():
-            token = cred.read_text(encoding="utf-8").strip()
-            if token:
-                return token
+            return _token_from_file(cred, "credential bigpanda-token")
     raise ConfigError(
         "no token: set bigpanda.token_file, BIGPANDA_TOKEN, or the systemd credential "
         "bigpanda-token", key="bigpanda.token_file")
+
+
+def _token_from_file(path: Path, key: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file: {exc.strerror}", file=str(path),
+                          key=key) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("token file is not UTF-8 text", file=str(path), key=key) from exc
+    return _checked_token(text, key, str(path))
+
+
+def _checked_token(text: str, key: str, file: str | None) -> str:
+    token = text.lstrip("\ufeff").strip()
+    if not token:
+        raise ConfigError("token is empty", file=file, key=key)
+    if not _TOKEN.fullmatch(token):
+        raise ConfigError("token must be one line of printable ASCII without spaces "
+                          "(the org token from BigPanda's integration page)", file=file, key=key)
+    return token
+
+
+def token_file_mode_warning(config: BigPandaConfig) -> str | None:
+    """A warning when ``token_file`` is readable by group or others, else ``None``."""
+    if config.token_file is None:
+        return None
+    try:
+        mode = config.token_file.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"{config.token_file} is readable by group or others (mode {mode & 0o777:o}); "
+                "chmod 600 it")
+    return None

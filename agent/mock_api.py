@@ -201,14 +201,14 @@ class MockAlertsApi:
         partial_accept: rows 9-14 drop only the bad alerts, which become
             :attr:`diagnostics`; the request gets 201.
         rate_limit_per_s: requests per second (burst: one second's worth) before
-            row 15 answers 429 with ``Retry-After: 1``; ``None`` = no limit.
+            row 15 answers 429 with ``Retry-After: 1``; ``None`` or 0 = no limit.
         record_bodies: keep raw bodies in :attr:`requests`; off saves memory.
         on_accept: called from the handler thread, before the answer is sent,
             with the canonical JSON of the alerts a request stored.
         verbose: log every request to stderr.
 
     Raises:
-        ValueError: ``host`` is not 127.0.0.1.
+        ValueError: ``host`` is not 127.0.0.1, or ``rate_limit_per_s`` is negative.
         OSError: the port cannot be bound.
     """
 
@@ -465,7 +465,7 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = LOOPBACK, self.server_address[1]
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self.process_request_thread,
+        thread = threading.Thread(target=self.process_request_thread, name="mock-api-conn",
                                   args=(request, client_address), daemon=True)
         with self._conns_lock:
             self._conns[request] = thread
@@ -581,21 +581,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``mock-api`` options to ``parser`` (docs/mock-api.md lists them)."""
     add = parser.add_argument
     add("--port", type=int, default=8080, help="TCP port on 127.0.0.1, 0 = any (default 8080)")
-    add("--token", action=_Repeatable, default=[DEFAULT_TOKEN], help="accepted bearer token")
-    add("--app-key", action=_Repeatable, default=[DEFAULT_APP_KEY], help="accepted app key")
-    add("--forbidden-token", action=_Repeatable, default=[], help="token answered with 403")
+    add("--token", action=_Repeatable, default=[DEFAULT_TOKEN], metavar="TOKEN",
+        help=f"accepted bearer token; repeatable (default {DEFAULT_TOKEN})")
+    add("--app-key", action=_Repeatable, default=[DEFAULT_APP_KEY], metavar="KEY",
+        help=f"accepted app key; repeatable (default {DEFAULT_APP_KEY})")
+    add("--forbidden-token", action=_Repeatable, default=[], metavar="TOKEN",
+        help="token answered with 403; repeatable")
     add("--lenient", action="store_true", help="truncate long descriptions instead of 400")
     add("--strict-array", action="store_true", help="reject a bare top-level array with 400")
     add("--gzip", action="store_true", help="accept Content-Encoding: gzip")
     add("--partial-accept", action="store_true", help="drop only bad alerts; answer 201")
-    add("--max-body-bytes", type=int, default=6_000_000, help="body limit (default 6000000)")
-    add("--rate-limit", type=float, metavar="FLOAT", help="requests/s before 429")
+    add("--max-body-bytes", type=int, default=6_000_000, metavar="N",
+        help="body limit in bytes, after decompression (default 6000000)")
+    add("--rate-limit", type=float, metavar="FLOAT", help="requests/s before 429 (default none)")
     add("--quiet", action="store_true", help="do not print accepted alerts")
     add("--verbose", action="store_true", help="log every request to stderr")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; returns 0, or 1 when the port cannot be bound.
+    """Serve until SIGINT or SIGTERM; returns 0, or 1 when the double cannot start.
 
     Prints ``mock-api listening on <endpoint>`` first, then each accepted alert
     as one line of compact JSON unless ``--quiet``.
@@ -608,8 +612,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             partial_accept=args.partial_accept, rate_limit_per_s=args.rate_limit,
             record_bodies=False, on_accept=None if args.quiet else _print_alerts,
             verbose=args.verbose)
-    except OSError as exc:
-        print(f"mock-api: cannot listen on {LOOPBACK}:{args.port}: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"mock-api: cannot start on {LOOPBACK}:{args.port}: {exc}", file=sys.stderr)
         return 1
     stop = threading.Event()
     previous = _install_stop_handlers(stop)

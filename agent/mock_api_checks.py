@@ -5,9 +5,10 @@ plus the per-identity state. Nothing here knows about sockets; the HTTP side is
 :mod:`agent.mock_api`. Row numbers refer to the ordered table in
 ``bigpanda-alerts-api.md`` section 3; field rules come from section 1.
 
-The per-alert path (:func:`alert_error_row`, :func:`prepare`) runs once per alert
-of every batch, so it does direct key lookups plus one pass over the values and
-nothing else: no regexes, no copies.
+The per-alert path (:func:`validate_alerts`) runs for every alert of every
+batch, so it does one orjson serialisation, a handful of direct key lookups and
+nothing else: no regexes, and the scan over the values for nested objects only
+runs when the serialised alert holds a second ``{``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 import zlib
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,8 +46,6 @@ ROW_REASONS = {
 
 Alert = dict[str, Any]
 Identity = Hashable
-Prepared = tuple[bytes, Identity, int, str]
-"""One accepted alert: (canonical JSON, identity, timestamp in s, status)."""
 
 
 class CheckFailed(Exception):
@@ -111,18 +110,25 @@ class Rejection:
 class Verdict:
     """The outcome of rows 9-14 over one request.
 
+    The alerts that passed (app key merged, descriptions truncated in lenient
+    mode) are held column-wise, one list per attribute, which spares a tuple
+    per alert on the hot path.
+
     Attributes:
-        accepted: the alerts that passed (app key merged, descriptions truncated
-            in lenient mode) as ``(canonical_json, identity, timestamp, status)``;
-            the canonical JSON (orjson, sorted keys) is both the duplicate key
-            (row 16) and the stored form.
+        keys: canonical JSON of each passed alert (see :func:`canonical_json`).
+        identities: identity of each passed alert (see :func:`identity_of`).
+        timestamps: ``timestamp`` of each passed alert, Unix seconds.
+        statuses: ``status`` of each passed alert.
         rejections: the alerts that failed, in request order.
         truncated: 1-based indexes of alerts whose description was truncated.
     """
 
-    accepted: list[Prepared]
-    rejections: list[Rejection]
-    truncated: list[int]
+    keys: list[bytes] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    truncated: list[int] = field(default_factory=list)
 
     def first_rejection(self) -> Rejection | None:
         """The rejection the all-or-nothing mode reports: lowest row, then lowest index."""
@@ -304,34 +310,49 @@ def validate_alerts(
         now_s: Unix seconds standing in for a missing ``timestamp`` (BigPanda
             uses the receipt time then).
     """
-    accepted: list[Prepared] = []
-    rejections: list[Rejection] = []
-    truncated: list[int] = []
+    verdict = Verdict()
+    keys, identities = verdict.keys, verdict.identities
+    timestamps, statuses = verdict.timestamps, verdict.statuses
     app_keys = policy.app_keys
     for index, alert in enumerate(alerts, 1):
         if top_app_key is not None and "app_key" not in alert:
             alert["app_key"] = top_app_key
-        key = orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)
-        row = alert_error_row(alert, key, app_keys)
+        key = canonical_json(alert)
+        primary = primary_value(alert)
+        row = alert_error_row(alert, key, primary, app_keys)
         if row == 14 and not policy.strict_description:
             alert["description"] = alert["description"][: MAX_DESCRIPTION_CHARS - 1] + ELLIPSIS
-            key = orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)
-            truncated.append(index)
+            key = canonical_json(alert)
+            verdict.truncated.append(index)
         elif row:
-            rejections.append(Rejection(index, row, f"alert {index}: {ROW_REASONS[row]}"))
+            message = f"alert {index}: {ROW_REASONS[row]}"
+            verdict.rejections.append(Rejection(index, row, message))
             continue
-        status = alert["status"]
-        accepted.append((key, identity_of(alert), alert.get("timestamp", now_s), status))
-    return Verdict(accepted, rejections, truncated)
+        keys.append(key)
+        identities.append(_identity(alert, primary))
+        timestamps.append(alert.get("timestamp", now_s))
+        statuses.append(alert["status"])
+    return verdict
 
 
-def alert_error_row(alert: Alert, key: bytes, app_keys: frozenset[str]) -> int:
+def canonical_json(alert: Alert) -> bytes:
+    """The alert as orjson JSON with sorted keys: its duplicate key and stored form.
+
+    orjson hands back its result inside a buffer of about 4 KiB; the slice and
+    concatenation copy it into a right-sized object (~0.1 µs), so a million
+    stored alerts take ~0.3 GB instead of ~4 GB.
+    """
+    return orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)[:-1] + b"}"
+
+
+def alert_error_row(alert: Alert, key: bytes, primary: Any, app_keys: frozenset[str]) -> int:
     """Return the first of rows 9-14 that ``alert`` fails, or 0 when it passes.
 
     Args:
         alert: one parsed alert, app key already merged in.
         key: its canonical JSON; an alert whose JSON holds a single ``{`` cannot
             contain a nested object, which spares the per-value scan.
+        primary: its :func:`primary_value`.
         app_keys: the accepted app keys.
 
     Row 14 is reported whatever the mode; the caller rejects or truncates.
@@ -342,7 +363,7 @@ def alert_error_row(alert: Alert, key: bytes, app_keys: frozenset[str]) -> int:
     status = alert.get("status")
     if type(status) is not str or status not in STATUSES:
         return 10
-    if _is_empty(primary_value(alert)):
+    if primary is None or primary == "" or primary == []:
         return 11
     timestamp = alert.get("timestamp", 0)
     if type(timestamp) is not int or not 0 <= timestamp <= MAX_TIMESTAMP:
@@ -353,11 +374,6 @@ def alert_error_row(alert: Alert, key: bytes, app_keys: frozenset[str]) -> int:
     if type(description) is str and len(description) > MAX_DESCRIPTION_CHARS:
         return 14
     return 0
-
-
-def _is_empty(value: object) -> bool:
-    """A primary value that BigPanda cannot use: absent, null, ``""`` or ``[]``."""
-    return value is None or value == "" or value == []
 
 
 def _has_object(values: Any) -> bool:
@@ -407,10 +423,14 @@ def identity_of(alert: Alert) -> Identity:
         ``(app_key, primary value, secondary value)``; list values become tuples
         so the identity is hashable.
     """
+    return _identity(alert, primary_value(alert))
+
+
+def _identity(alert: Alert, primary: Any) -> Identity:
     incident = alert.get("incident_identifier")
     if incident is not None:
         return _hashable(incident)
-    primary, secondary = primary_value(alert), secondary_value(alert)
+    secondary = secondary_value(alert)
     if type(primary) is list or type(secondary) is list:
         return (alert["app_key"], _hashable(primary), _hashable(secondary))
     return (alert["app_key"], primary, secondary)
@@ -489,16 +509,17 @@ class AlertStore:
         notes += [f"alert {n}: description truncated" for n in verdict.truncated]
         with self.cond:
             self.notes.extend((request, note) for note in notes)
-            new = self._add(verdict.accepted)
+            new = self._add(verdict)
             self.cond.notify_all()
-        all_duplicates = bool(verdict.accepted) and not new and not verdict.rejections
+        all_duplicates = bool(verdict.keys) and not new and not verdict.rejections
         return (204 if all_duplicates else 201), new
 
-    def _add(self, batch: list[Prepared]) -> list[bytes]:
+    def _add(self, verdict: Verdict) -> list[bytes]:
         """Store what is new; the caller holds the lock. Ties in time: later arrival wins."""
         new: list[bytes] = []
         seen, latest, by_status = self.seen, self.latest, self.by_status
-        for key, identity, timestamp, status in batch:
+        columns = verdict.keys, verdict.identities, verdict.timestamps, verdict.statuses
+        for key, identity, timestamp, status in zip(*columns, strict=True):
             if key in seen:
                 self.duplicates += 1
                 continue

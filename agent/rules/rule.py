@@ -206,10 +206,12 @@ def _time(config: RuleConfig, zone: tzinfo | None, file: str,
 def _attributes(config: RuleConfig, defaults: tuple[tuple[str, str], ...],
                 folded: dict[str, str], file: str, key: str) -> AlertTemplate:
     own = _compile_all(config.alert, folded, file, f"{key}.alert")
-    if not any(name == "check" for name, _ in (*defaults, *config.alert)):
-        own.append(("check", Constant(config.name)))
-    return AlertTemplate(_compile_all(defaults, folded, None, "defaults"), own,
-                         reserve=("status", "timestamp"))
+    base = _compile_all(defaults, folded, None, "defaults")
+    if not any(name == "check" for name, _ in defaults):
+        # The rule's name is the default check: a rule's own check template that
+        # renders nothing (missing field) falls back to it, keeping a stable identity.
+        base.append(("check", Constant(config.name)))
+    return AlertTemplate(base, own, reserve=("status", "timestamp"))
 
 
 def _compile_all(items: tuple[tuple[str, str | int], ...] | tuple[tuple[str, str], ...],

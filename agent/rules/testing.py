@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from agent.bigpanda import validate_alert
+from agent.errors import AlertInvalid
 from agent.rulefile import RuleFile, RuleTest
 from agent.rules.explanation import Explanation
 from agent.rules.ruleset import compile_rules
@@ -80,6 +82,10 @@ def _verdict(outcome: Explanation, rule: str, test: RuleTest) -> str | None:
     if outcome.alert is None:
         return outcome.reason
     problems = [_compare(key, want, outcome.alert) for key, want in test.expect]
+    try:
+        validate_alert(dict(outcome.alert))
+    except AlertInvalid as exc:
+        problems.append(f"the alert would be refused (dead letter): {exc.reason}")
     return "; ".join(p for p in problems if p) or None
 
 
