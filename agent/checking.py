@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
-from agent.config import AgentConfig, hostname, load_config
+from agent.config import (
+    AgentConfig,
+    hostname,
+    load_config,
+    read_token,
+    token_file_mode_warning,
+)
 from agent.errors import EX_CONFIG, ConfigError
 from agent.rules import compile_rules, run_rule_tests
 from agent.tail.discovery import discover
@@ -25,7 +32,8 @@ def check(config_path: str, *, out: TextIO) -> int:
     config = load_config(config_path)
     out.write(f"config {config.path}: ok\n")
     out.write(f"endpoint {config.bigpanda.endpoint} ({config.bigpanda.batch_format})\n")
-    out.write(f"state {config.queue.db_path}\n")
+    out.write(f"token {_check_token(config)}\n")
+    out.write(f"state {config.queue.db_path}: {_check_state_dir(config)}\n")
     out.write(f"rules {config.rules_dir}: {len(config.rule_files)} file(s)\n")
     failures = _check_rules(config, out)
     total = sum(len(rule.tests) for rf in config.rule_files for rule in rf.rules)
@@ -34,6 +42,44 @@ def check(config_path: str, *, out: TextIO) -> int:
         return EX_CONFIG
     out.write(f"ok: {len(config.rule_files)} rule file(s), {total} rule test(s) passed\n")
     return 0
+
+
+def _check_token(config: AgentConfig) -> str:
+    """Where the token will come from; a token file must be readable and well-formed.
+
+    Raises:
+        ConfigError: the token file is unreadable, empty or malformed.
+    """
+    env = os.environ
+    if config.bigpanda.token_file is None and not env.get("BIGPANDA_TOKEN") \
+            and not env.get("CREDENTIALS_DIRECTORY"):
+        return "from the systemd credential bigpanda-token at run time (not checked here)"
+    read_token(config.bigpanda)
+    warning = token_file_mode_warning(config.bigpanda)
+    source = (str(config.bigpanda.token_file) if config.bigpanda.token_file
+              else "$BIGPANDA_TOKEN" if env.get("BIGPANDA_TOKEN") else "credential")
+    return f"ok ({source})" + (f"; WARNING: {warning}" if warning else "")
+
+
+def _check_state_dir(config: AgentConfig) -> str:
+    """Whether ``state_dir`` exists and is writable, or can be created.
+
+    Raises:
+        ConfigError: it exists but is not a writable directory, or cannot be created.
+    """
+    state_dir = config.queue.state_dir
+    if state_dir.exists():
+        if not state_dir.is_dir() or not os.access(state_dir, os.W_OK | os.X_OK):
+            raise ConfigError("is not a writable directory (for the user running check)",
+                              file=str(config.path), key="queue.state_dir")
+        return "ok"
+    parent = state_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"does not exist and cannot be created under {parent}",
+                          file=str(config.path), key="queue.state_dir")
+    return "will be created at first run"
 
 
 def _check_rules(config: AgentConfig, out: TextIO) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from agent import __version__
 from agent.config import DEFAULT_CONFIG_PATH
-from agent.errors import EX_CONFIG, ConfigError, StateError
+from agent.errors import EX_CONFIG, ConfigError, StateError, UsageError
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +60,8 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
     """``dead-letter list|replay|purge``."""
     from agent.statusview import dead_letter_command
 
-    return dead_letter_command(args.config, args.action, ids=args.ids, out=sys.stdout)
+    ids = [*args.ids, *(args.id or [])]
+    return dead_letter_command(args.config, args.action, ids=ids, out=sys.stdout)
 
 
 def cmd_mock_api(args: argparse.Namespace) -> int:
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("dead-letter", cmd_dead_letter, "list, replay or purge dead letters")
     p.add_argument("action", choices=("list", "replay", "purge"))
     p.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all)")
+    p.add_argument("--id", type=int, action="append", metavar="N",
+                   help="a dead letter id (repeatable; same as the positional ids)")
     from agent.mock_api import configure_parser
 
     p = add("mock-api", cmd_mock_api, "run the local BigPanda Alerts API double",
@@ -133,5 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateError as exc:
         print(f"bigpanda-agent: state error: {exc}", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"bigpanda-agent: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # Output piped into head(1) and friends: not an error.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         return 130

@@ -23,6 +23,7 @@ from agent.checking import validate_only
 from agent.config import AgentConfig, load_config, read_token
 from agent.delivery import Shipper
 from agent.errors import ConfigError, StateError
+from agent.instancelock import InstanceLock
 from agent.logs import configure_logging
 from agent.notify import Notifier
 from agent.pipeline import Pipeline
@@ -231,6 +232,10 @@ def run_daemon(config_path: str) -> int:
     config = load_config(config_path)
     configure_logging(config.daemon.log_level, config.daemon.log_format)
     token = read_token(config.bigpanda)
+    lock = InstanceLock(config.queue.state_dir)  # refuses a second daemon on this state
     StateStore(config.queue.db_path, durability=config.queue.durability, verify=True).close()
     validate_only(config_path)
-    return Daemon(config_path, config, token).run()
+    try:
+        return Daemon(config_path, config, token).run()
+    finally:
+        lock.release()

@@ -49,6 +49,12 @@ class ConfigError(AgentError):
         return f"{where}: {self.reason}"
 
 
+class UsageError(AgentError):
+    """A command-line argument names something that does not exist; the CLI exits 2."""
+
+    exit_code = 2
+
+
 class RuleError(AgentError):
     """A rule could not turn a record into an alert (bad field, bad time).
 

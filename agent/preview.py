@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 import orjson
 
 from agent.config import hostname, load_config
-from agent.errors import ConfigError
+from agent.errors import UsageError
 from agent.rulefile import RuleFile
 from agent.rules import SourceRules, compile_rules
 from agent.tail.multiline import MultilineJoiner
@@ -42,13 +43,17 @@ def preview(
     host = hostname()
     rule_files = [rf for rf in config.rule_files if source in (None, rf.source.name)]
     if not rule_files:
-        raise ConfigError(f"no rule file has source {source!r}", key="--source")
+        names = ", ".join(rf.source.name for rf in config.rule_files)
+        raise UsageError(f"no rule file has source {source!r} (sources: {names})")
     compiled = {rf.source.name: compile_rules(rf, config.defaults, hostname=host)
                 for rf in rule_files}
     counts = {"records": 0, "matched": 0}
+    stdin_lines = list(_read_lines("-", "utf-8")) if "-" in files else []
     for name in files:
+        if name != "-" and not os.path.isfile(name):
+            raise UsageError(f"cannot read sample file {name!r}: no such file")
         for rf in _sources_for(name, rule_files):
-            for text in records_of(name, rf):
+            for text in records_of(name, rf, stdin_lines):
                 _show(name, rf, compiled[rf.source.name], text, counts, as_json, matches_only,
                       out)
     if not as_json:
@@ -66,8 +71,6 @@ def _sources_for(name: str, rule_files: list[RuleFile]) -> list[RuleFile]:
 
 
 def _abs(name: str) -> str:
-    import os
-
     return os.path.abspath(name)
 
 
@@ -84,14 +87,20 @@ def _read_lines(name: str, encoding: str) -> Iterator[str]:
             stream.close()
 
 
-def records_of(name: str, rf: RuleFile) -> Iterator[str]:
-    """The records of a file (or ``-``) as the source would cut them (multiline joined)."""
+def records_of(name: str, rf: RuleFile, stdin_lines: list[str] | None = None) -> Iterator[str]:
+    """The records of a file (or ``-``) as the source would cut them (multiline joined).
+
+    Standard input can be read only once: pass its lines as ``stdin_lines`` so that
+    every source sees them.
+    """
     encoding = "latin-1" if rf.source.encoding == "latin-1" else "utf-8"
+    lines: Iterable[str] = (
+        stdin_lines if name == "-" and stdin_lines is not None else _read_lines(name, encoding))
     if rf.source.multiline is None:
-        yield from _read_lines(name, encoding)
+        yield from lines
         return
     joiner = MultilineJoiner(rf.source.multiline)
-    for line in _read_lines(name, encoding):
+    for line in lines:
         texts, _ = joiner.feed([line], [0])
         yield from texts
     yield from joiner.flush()[0]

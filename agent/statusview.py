@@ -60,6 +60,9 @@ def collect_status(config: AgentConfig) -> dict[str, Any]:
         "queue": {"batches": stats.batches, "alerts": stats.alerts, "bytes": stats.bytes,
                   "oldest_age_s": stats.oldest_age_s},
         "dead_letters": stats.dead_letters,
+        "reading": meta.get("reading_state", "reading"),
+        "dropped_alerts": int(meta.get("dropped_alerts", "0")),
+        "delivery_state": meta.get("delivery_state", "healthy"),
         "last_delivery": {"status": meta.get("last_delivery_status"),
                           "at": meta.get("last_delivery_at"),
                           "error": meta.get("last_delivery_error")},
@@ -85,7 +88,10 @@ def show_status(config_path: str, *, as_json: bool, out: TextIO) -> int:
     age = "-" if q["oldest_age_s"] is None else f"{q['oldest_age_s']:.1f}s"
     out.write(f"\nqueue: {q['batches']} batches, {q['alerts']} alerts, {q['bytes']} bytes, "
               f"oldest {age}\n")
+    out.write(f"reading: {status['reading']}; dropped when full: {status['dropped_alerts']} "
+              f"alerts\n")
     out.write(f"dead letters: {status['dead_letters']}\n")
+    out.write(f"delivery: {status['delivery_state']}\n")
     last = status["last_delivery"]
     out.write(f"last delivery: status={last['status'] or '-'} at {_when(last['at'])}")
     out.write(f" error={last['error']}\n" if last["error"] else "\n")
@@ -106,7 +112,10 @@ def dead_letter_command(config_path: str, action: str, *, ids: list[int], out: T
     try:
         selected = ids or None
         if action == "list":
-            for letter in store.dead_letters(limit=1000):
+            letters = store.dead_letters(limit=1000)
+            if not letters:
+                out.write("no dead letters\n")
+            for letter in letters:
                 if selected and letter.id not in selected:
                     continue
                 out.write(f"#{letter.id} {_when(letter.created_at)} alerts={letter.alerts} "
@@ -125,9 +134,18 @@ def dead_letter_command(config_path: str, action: str, *, ids: list[int], out: T
 
             moved = store.requeue_dead_letters(selected, wrap=wrap)
             out.write(f"replayed {moved} dead letter(s) into the queue\n")
-            return 0
+            return _missing(selected, moved, out)
         purged = store.purge_dead_letters(selected)
         out.write(f"purged {purged} dead letter(s)\n")
-        return 0
+        return _missing(selected, purged, out)
     finally:
         store.close()
+
+
+def _missing(selected: list[int] | None, done: int, out: TextIO) -> int:
+    """Exit status 1 when some of the requested ids did not exist."""
+    if selected and done < len(set(selected)):
+        out.write(f"{len(set(selected)) - done} of the given id(s) not found "
+                  "(see dead-letter list)\n")
+        return 1
+    return 0

@@ -140,3 +140,12 @@ def test_file_created_while_running_is_read_from_its_first_line(
     assert api.wait_for_alerts(3, timeout_s=15), agent.log_text()
     assert agent.stop() == 0
     assert sorted(numbers(api)) == [1, 2, 3]
+
+
+def test_second_daemon_on_same_state_dir_is_refused(agent: Agent, api: MockAlertsApi) -> None:
+    """A second ``run`` with the same state directory exits 1 and names the running one."""
+    agent.start()
+    second = agent.run_cli("run")
+    assert second.returncode == 1
+    assert "another bigpanda-agent" in second.stderr
+    assert agent.stop() == 0
