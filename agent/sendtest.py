@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TextIO
 
 from agent.bigpanda import Urllib3Client, build_body, encode_alert, validate_alert
@@ -22,16 +23,21 @@ def send_test(config_path: str, *, status: str, out: TextIO) -> int:
     Raises:
         ConfigError: agent.toml or the token is missing or invalid.
     """
-    config = load_agent_toml(__import__("pathlib").Path(config_path))
+    config = load_agent_toml(Path(config_path))
     token = read_token(config.bigpanda)
-    alert = validate_alert({
+    alert: dict[str, object] = {}
+    for key, template in config.defaults:
+        value = template.replace("{hostname}", hostname())
+        if "{" not in value:  # templates of record fields mean nothing here
+            alert[key] = int(value) if value.isdigit() else value
+    alert.update({
         "status": status,
-        "host": hostname(),
         "check": "bigpanda-agent send-test",
         "timestamp": int(time.time()),
         "description": "Test alert sent by bigpanda-agent send-test",
-        "agent": "bigpanda-agent",
     })
+    alert.setdefault("host", hostname())
+    alert = validate_alert(alert)
     body = build_body([encode_alert(alert)], app_key=config.bigpanda.app_key,
                       batch_format=config.bigpanda.batch_format)
     client = Urllib3Client.from_config(config.bigpanda, token)

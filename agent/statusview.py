@@ -33,6 +33,21 @@ def _when(ts: str | float | None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _current_size(path: str, key: str) -> tuple[int | None, str]:
+    """Size of the file behind a checkpoint, if ``path`` still names that same file.
+
+    The checkpoint key ends with ``<dev>:<ino>``; when the path now holds another
+    file (rotated) or nothing (deleted), the lag against it would be meaningless.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, "gone"
+    if key.endswith(f":{st.st_dev}:{st.st_ino}"):
+        return st.st_size, "current"
+    return None, "rotated"
+
+
 def collect_status(config: AgentConfig) -> dict[str, Any]:
     """Everything ``status`` shows, as a plain dict.
 
@@ -43,13 +58,10 @@ def collect_status(config: AgentConfig) -> dict[str, Any]:
     try:
         files = []
         for cp in sorted(store.checkpoints().values(), key=lambda c: c.path):
-            try:
-                size: int | None = os.stat(cp.path).st_size
-            except OSError:
-                size = None
+            size, state = _current_size(cp.path, cp.file_id)
             lag = None if size is None else max(0, size - cp.offset)
             files.append({"path": cp.path, "key": cp.file_id, "offset": cp.offset,
-                          "size": size, "lag_bytes": lag})
+                          "size": size, "lag_bytes": lag, "state": state})
         stats = store.stats()
         meta = store.meta()
     finally:
@@ -81,7 +93,7 @@ def show_status(config_path: str, *, as_json: bool, out: TextIO) -> int:
         return 0
     out.write(f"state: {status['state']}\n\nfiles:\n")
     for f in status["files"]:
-        size = "gone" if f["size"] is None else f"{f['size']}"
+        size = f["state"] if f["size"] is None else f"{f['size']}"
         lag = "-" if f["lag_bytes"] is None else f"{f['lag_bytes']}"
         out.write(f"  {f['path']}  offset={f['offset']} size={size} lag_bytes={lag}\n")
     q = status["queue"]
