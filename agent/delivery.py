@@ -239,10 +239,20 @@ class Shipper:
 
     def _settle(self, store: StateStore, body: bytes, batch_id: int,
                 alerts: int) -> DeliveryResult | None:
-        """Send ``body`` until it is delivered (2xx) or rejected; ``None`` when halted."""
+        """Send ``body`` until it is delivered (2xx) or rejected.
+
+        Returns:
+            The answer; ``None`` when halted, or when the batch left the queue while it
+            was being retried (``when_full = "drop_oldest"``: it was counted as dropped).
+        """
+        retrying = False
         while True:
             if not self._wait_turn():
                 return None
+            if retrying and not store.has_batch(batch_id):
+                log.info("batch_abandoned", batch_id=batch_id, reason="dropped from the queue")
+                return None
+            retrying = True
             resume_gen = self._resume_gen
             result, error = self._attempt(body)
             last = {"last_delivery_status": str(result.status) if result else "error",

@@ -19,6 +19,7 @@ from agent.batch import Batcher, Cut
 from agent.bigpanda import encode_alert, validate_rule_alert
 from agent.config import AgentConfig, hostname
 from agent.errors import AlertInvalid
+from agent.queuelimit import QueueLimit
 from agent.records import RecordBlock
 from agent.rules import SourceRules, compile_rules
 from agent.state import DeadLetter, StateStore
@@ -29,7 +30,6 @@ log = structlog.get_logger("agent.pipeline")
 
 READ_BUDGET_BYTES = 1 << 20
 """Bytes read across all files before batches are committed and signals checked."""
-QUEUE_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(slots=True)
@@ -40,9 +40,6 @@ class PipelineCounters:
     alerts: int = 0
     invalid_alerts: int = 0
     batches_queued: int = 0
-    dropped_batches: int = 0
-    dropped_alerts: int = 0
-    blocked_s: float = 0.0
 
 
 def compile_all(config: AgentConfig) -> dict[str, SourceRules]:
@@ -85,8 +82,7 @@ class Pipeline:
         self._store: StateStore | None = None
         self.tailer: Tailer | None = None
         self.ready = threading.Event()
-        self._queue_bytes = 0
-        self._queue_checked = 0.0
+        self._limit: QueueLimit | None = None
         self._dead: list[DeadLetter] = []
         self._guard = WriteGuard(stage="pipeline", wait=lambda s: not self._stop.wait(s))
 
@@ -131,6 +127,7 @@ class Pipeline:
     def _open(self) -> None:
         store = StateStore(self.config.queue.db_path, durability=self.config.queue.durability)
         self._store = store
+        self._limit = QueueLimit(self.config.queue, store, self._guard)
         self.tailer = self._new_tailer(store)
 
     def _new_tailer(self, store: StateStore) -> Tailer:
@@ -152,7 +149,7 @@ class Pipeline:
         while not self._stop.is_set():
             if self._reload is not None:
                 self._apply_reload()
-            if not self._room_in_queue():
+            if self._limit is not None and not self._limit.room():
                 self.tailer.wait(0.5)
                 continue
             blocks = self.tailer.read(READ_BUDGET_BYTES)
@@ -212,39 +209,14 @@ class Pipeline:
             log.warning("alert_invalid", reason=letter.reason)
         if batches:
             self.counters.batches_queued += len(batches)
-            self._queue_bytes += sum(len(b) for b, _ in batches)
+            if self._limit is not None:
+                self._limit.added(sum(len(b) for b, _ in batches))
             self._on_queued()
 
     @property
     def write_blocked(self) -> bool:
         """Whether the last queue write failed (full disk, read-only state dir)."""
         return self._guard.blocked
-
-    def _room_in_queue(self) -> bool:
-        """Apply ``[queue] max_bytes``: block reading, or drop the oldest batches."""
-        now = time.monotonic()
-        limit = self.config.queue.max_bytes
-        if self._queue_bytes < limit and now - self._queue_checked < QUEUE_CHECK_INTERVAL_S:
-            return True
-        assert self._store is not None
-        self._queue_checked = now
-        self._queue_bytes = self._store.stats().bytes
-        if self._queue_bytes < limit:
-            return True
-        if self.config.queue.when_full == "drop_oldest":
-            store = self._store
-            written, dropped = self._guard.run(lambda: store.drop_oldest(int(limit * 0.9)))
-            if not written or dropped is None:
-                return False
-            batches, alerts = dropped
-            self.counters.dropped_batches += batches
-            self.counters.dropped_alerts += alerts
-            log.warning("queue_full_dropped_oldest", batches=batches, alerts=alerts)
-            self._queue_bytes = self._store.stats().bytes
-            return True
-        log.warning("queue_full_blocked", queue_bytes=self._queue_bytes, max_bytes=limit)
-        self.counters.blocked_s += 0.5
-        return False
 
     def _apply_reload(self) -> None:
         config, self._reload = self._reload, None

@@ -240,6 +240,11 @@ class StateStore:
         return QueuedBatch(id=row[0], body=row[1], alerts=row[2], created_at=row[3],
                            attempts=row[4])
 
+    def has_batch(self, batch_id: int) -> bool:
+        """Whether batch ``batch_id`` is still queued (``drop_oldest`` may have deleted it)."""
+        return self._db.execute("SELECT 1 FROM batches WHERE id=?", (batch_id,)).fetchone() \
+            is not None
+
     def ack(self, batch_id: int) -> None:
         """Delete a batch BigPanda acknowledged (2xx)."""
         with self._transaction():
