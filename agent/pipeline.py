@@ -21,6 +21,7 @@ from agent.config import AgentConfig, hostname
 from agent.errors import AlertInvalid
 from agent.queuelimit import QueueLimit
 from agent.records import RecordBlock
+from agent.recordstats import RecordReporter
 from agent.rules import SourceRules, compile_rules
 from agent.state import DeadLetter, StateStore
 from agent.tail import Tailer
@@ -76,6 +77,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._reload: AgentConfig | None = None
         self.counters = PipelineCounters()
+        self._reporter = RecordReporter()
         self.batcher = Batcher(config.batch, app_key=config.bigpanda.app_key,
                                batch_format=config.bigpanda.batch_format)
         self._thread = threading.Thread(target=self._main, name="pipeline", daemon=True)
@@ -163,6 +165,7 @@ class Pipeline:
                 cuts.extend(self.batcher.cut_all())
             if cuts:
                 self._commit(cuts)
+            self._reporter.maybe_report(self.rules)
             if not blocks:
                 self.tailer.wait(min(self.config.batch.flush_interval_s, 0.25))
 
@@ -244,4 +247,5 @@ class Pipeline:
         cuts = self.batcher.cut_all()
         if cuts or self._dead:
             self._commit(cuts)
+        self._reporter.maybe_report(self.rules, force=True)
         log.info("pipeline_stopped", records=self.counters.records, alerts=self.counters.alerts)
