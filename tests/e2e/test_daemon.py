@@ -149,3 +149,21 @@ def test_second_daemon_on_same_state_dir_is_refused(agent: Agent, api: MockAlert
     assert second.returncode == 1
     assert "another bigpanda-agent" in second.stderr
     assert agent.stop() == 0
+
+
+def test_array_batch_format_sends_bare_arrays_with_app_key(
+        agent: Agent, api: MockAlertsApi) -> None:
+    """With batch_format = "array" each request is a JSON array whose alerts carry app_key."""
+    import orjson
+
+    text = agent.config.read_text().replace(
+        "max_requests_per_s = 0", 'max_requests_per_s = 0\nbatch_format = "array"')
+    agent.config.write_text(text)
+    agent.start()
+    append(agent.root / "logs" / "app.log", [line(1), line(2, "WARN")])
+    assert api.wait_for_alerts(2, timeout_s=15), agent.log_text()
+    assert agent.stop() == 0
+    body = orjson.loads(api.requests[0].body)
+    assert isinstance(body, list)
+    assert [a["app_key"] for a in body] == [APP_KEY, APP_KEY]
+    assert sorted(numbers(api)) == [1, 2]
