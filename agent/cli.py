@@ -66,7 +66,7 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
 
 def cmd_mock_api(args: argparse.Namespace) -> int:
     """``mock-api``: the local Alerts API double."""
-    from agent.mock_api import run_from_args
+    from agent.mock_api_cli import run_from_args
 
     return run_from_args(args)
 
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*", type=int, help="dead letter ids (default: all)")
     p.add_argument("--id", type=int, action="append", metavar="N",
                    help="a dead letter id (repeatable; same as the positional ids)")
-    from agent.mock_api import configure_parser
+    from agent.mock_api_cli import configure_parser
 
     p = add("mock-api", cmd_mock_api, "run the local BigPanda Alerts API double",
             config=False)

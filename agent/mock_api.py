@@ -2,39 +2,38 @@
 
 Serves ``POST /data/v2/alerts`` as ``bigpanda-alerts-api.md`` section 3
 specifies, on 127.0.0.1 only, HTTP/1.1 keep-alive, one thread per connection.
-The answer to a request is decided in :mod:`agent.mock_api_checks` (rows 1-17);
-this module adds the HTTP plumbing, recording of every request, scriptable
-faults, the ``/_mock/*`` control endpoints and the ``mock-api`` command line
-glue. ``docs/mock-api.md`` is the user guide.
+The answer to a request is decided in :mod:`agent.mock_api_checks` (rows 1-15)
+and :mod:`agent.mock_store` (rows 16-17); this module adds the HTTP plumbing,
+recording of every request, the ``/_mock/*`` control endpoints and the hook for
+the scripted faults of :mod:`agent.mock_faults` (:class:`Fault` is re-exported
+here). The ``mock-api`` command line glue is :mod:`agent.mock_api_cli`.
+``docs/mock-api.md`` is the user guide.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import signal
 import socket
 import socketserver
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import orjson
 
 from agent import mock_api_checks as checks
 from agent.mock_api_checks import CheckFailed, Identity, Request
+from agent.mock_faults import DROP_AFTER_BODY, DROP_BEFORE_RESPONSE, Fault, FaultPlan, need
+from agent.mock_store import AlertStore
 
 LOOPBACK = "127.0.0.1"
 CONTROL_PREFIX = "/_mock/"
-DROP_BEFORE_RESPONSE = "before_response"
-DROP_AFTER_BODY = "after_body"
 DEFAULT_TOKEN = "test-token"
 DEFAULT_APP_KEY = "test-app-key"
 _JSON = (("Content-Type", "application/json"),)
@@ -65,110 +64,6 @@ class RecordedRequest:
     body: bytes
     status: int
     received_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """A scripted misbehaviour of the alerts path (section 3, "fault injection hooks").
-
-    Faults apply to requests on ``/data/v2/alerts`` only, after the body was read
-    and before row 1. With neither ``count`` nor a window a fault applies until
-    cleared. When several are armed, the earliest added active one wins.
-
-    Attributes:
-        status: answer this HTTP status with ``{"error":"injected"}``.
-        count: apply to the next N requests only.
-        start_s: window start in seconds after the fault was added (monotonic).
-        end_s: window end (exclusive) in seconds after the fault was added.
-        retry_after: sent verbatim as ``Retry-After`` (delta-seconds or
-            HTTP-date); needs ``status``.
-        latency_s: seconds to sleep before answering or dropping; cut short by
-            :meth:`MockAlertsApi.stop`.
-        drop: ``"before_response"`` closes the connection without processing the
-            request; ``"after_body"`` processes it (alerts are stored) and closes
-            without answering. Excludes ``status``.
-    """
-
-    status: int | None = None
-    count: int | None = None
-    start_s: float | None = None
-    end_s: float | None = None
-    retry_after: str | None = None
-    latency_s: float = 0.0
-    drop: str | None = None
-
-    def __post_init__(self) -> None:
-        status, count = self.status, self.count
-        _need(status is None or (_is_int(status) and 100 <= status <= 599), "status: 100-599")
-        _need(count is None or (_is_int(count) and count >= 1), "count: a positive integer")
-        for name in ("start_s", "end_s", "latency_s"):
-            value = getattr(self, name)
-            _need(value is None or (_is_number(value) and value >= 0), f"{name}: a number >= 0")
-        _need(self.end_s is None or self.end_s > (self.start_s or 0.0), "end_s: > start_s")
-        _need(self.retry_after is None or isinstance(self.retry_after, str), "retry_after: text")
-        _need(self.retry_after is None or status is not None, "retry_after needs status")
-        _need(self.drop in (None, DROP_BEFORE_RESPONSE, DROP_AFTER_BODY),
-              "drop: 'before_response' or 'after_body'")
-        _need(self.drop is None or status is None, "drop and status exclude each other")
-
-    @classmethod
-    def from_mapping(cls, data: object) -> Fault:
-        """Build a fault from a JSON object of its fields (``POST /_mock/faults``).
-
-        Raises:
-            ValueError: not an object, an unknown field, or an invalid value.
-        """
-        if not isinstance(data, dict):
-            raise ValueError("a fault is a JSON object")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        _need(not unknown, f"unknown fault fields: {', '.join(unknown)}")
-        return cls(**data)
-
-
-def _need(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return _is_int(value) or isinstance(value, float)
-
-
-class _FaultPlan:
-    """The armed faults with their start time and remaining count. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._armed: list[tuple[Fault, float, list[int | None]]] = []
-
-    def add(self, fault: Fault) -> None:
-        with self._lock:
-            self._armed.append((fault, time.monotonic(), [fault.count]))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._armed.clear()
-
-    def take(self) -> Fault | None:
-        """The fault for the current request (used up by one of its ``count``), or ``None``."""
-        with self._lock:
-            now = time.monotonic()
-            self._armed = [a for a in self._armed if a[2][0] != 0 and not _ended(a, now)]
-            for fault, added, remaining in self._armed:
-                if now - added >= (fault.start_s or 0.0):
-                    if remaining[0] is not None:
-                        remaining[0] -= 1
-                    return fault
-        return None
-
-
-def _ended(armed: tuple[Fault, float, list[int | None]], now: float) -> bool:
-    end_s = armed[0].end_s
-    return end_s is not None and now - armed[1] >= end_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,10 +128,10 @@ class MockAlertsApi:
         self._limiter = checks.TokenBucket(rate_limit_per_s) if rate_limit_per_s else None
         self._record_bodies = record_bodies
         self._on_accept = on_accept
-        self._store = checks.AlertStore()
+        self._store = AlertStore()
         self._requests: list[RecordedRequest] = []
         self._responses: Counter[int] = Counter()
-        self._faults = _FaultPlan()
+        self._faults = FaultPlan()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._server = _Server((host, port), self)
@@ -436,10 +331,10 @@ class _Control:
 
     def tokens(self, body: bytes) -> bytes:
         doc = orjson.loads(body)
-        _need(isinstance(doc, dict) and isinstance(doc.get("tokens"), list),
+        need(isinstance(doc, dict) and isinstance(doc.get("tokens"), list),
               'expected {"tokens": [...], "forbidden_tokens": [...]}')
         tokens, forbidden = doc["tokens"], doc.get("forbidden_tokens", [])
-        _need(all(isinstance(t, str) for t in [*tokens, *forbidden]), "tokens must be strings")
+        need(all(isinstance(t, str) for t in [*tokens, *forbidden]), "tokens must be strings")
         return self.done(lambda: self.api.set_tokens(tokens, forbidden_tokens=forbidden))
 
     @staticmethod
@@ -564,86 +459,3 @@ def _phrase(status: int) -> str:
     except ValueError:
         return "Unknown"
 
-
-# -- command line glue (agent.cli calls these) ----------------------------------
-
-
-class _Repeatable(argparse.Action):
-    """``append``, except that the first use replaces the default list."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
-        current = getattr(namespace, self.dest)
-        setattr(namespace, self.dest, [*([] if current is self.default else current), values])
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the ``mock-api`` options to ``parser`` (docs/mock-api.md lists them)."""
-    add = parser.add_argument
-    add("--port", type=int, default=8080, help="TCP port on 127.0.0.1, 0 = any (default 8080)")
-    add("--token", action=_Repeatable, default=[DEFAULT_TOKEN], metavar="TOKEN",
-        help=f"accepted bearer token; repeatable (default {DEFAULT_TOKEN})")
-    add("--app-key", action=_Repeatable, default=[DEFAULT_APP_KEY], metavar="KEY",
-        help=f"accepted app key; repeatable (default {DEFAULT_APP_KEY})")
-    add("--forbidden-token", action=_Repeatable, default=[], metavar="TOKEN",
-        help="token answered with 403; repeatable")
-    add("--lenient", action="store_true", help="truncate long descriptions instead of 400")
-    add("--strict-array", action="store_true", help="reject a bare top-level array with 400")
-    add("--gzip", action="store_true", help="accept Content-Encoding: gzip")
-    add("--partial-accept", action="store_true", help="drop only bad alerts; answer 201")
-    add("--max-body-bytes", type=int, default=6_000_000, metavar="N",
-        help="body limit in bytes, after decompression (default 6000000)")
-    add("--rate-limit", type=float, metavar="FLOAT", help="requests/s before 429 (default none)")
-    add("--quiet", action="store_true", help="do not print accepted alerts")
-    add("--verbose", action="store_true", help="log every request to stderr")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; returns 0, or 1 when the double cannot start.
-
-    Prints ``mock-api listening on <endpoint>`` first, then each accepted alert
-    as one line of compact JSON unless ``--quiet``.
-    """
-    try:
-        api = MockAlertsApi(
-            port=args.port, tokens=args.token, forbidden_tokens=args.forbidden_token,
-            app_keys=args.app_key, max_body_bytes=args.max_body_bytes, gzip=args.gzip,
-            strict_array=args.strict_array, strict_description=not args.lenient,
-            partial_accept=args.partial_accept, rate_limit_per_s=args.rate_limit,
-            record_bodies=False, on_accept=None if args.quiet else _print_alerts,
-            verbose=args.verbose)
-    except (OSError, ValueError) as exc:
-        print(f"mock-api: cannot start on {LOOPBACK}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    stop = threading.Event()
-    previous = _install_stop_handlers(stop)
-    try:
-        with api:
-            print(f"mock-api listening on {api.endpoint}", flush=True)
-            while not stop.wait(0.5):
-                pass
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 0
-
-
-_print_lock = threading.Lock()
-
-
-def _print_alerts(alerts: list[bytes]) -> None:
-    text = b"\n".join(alerts).decode() + "\n"
-    with _print_lock, contextlib.suppress(BrokenPipeError, ValueError):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-
-def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
-    """Make SIGINT and SIGTERM set ``stop`` (main thread only); returns the old handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -20,7 +20,8 @@ import pytest
 import urllib3
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from agent.mock_api import Fault, MockAlertsApi, configure_parser, run_from_args
+from agent.mock_api import Fault, MockAlertsApi
+from agent.mock_api_cli import configure_parser, run_from_args
 
 TOKEN = "tok-mock"
 APP_KEY = "app-mock"
@@ -573,7 +574,7 @@ def test_configure_parser_defaults_and_repeats() -> None:
 
 
 CLI = ("import argparse, sys\n"
-       "from agent.mock_api import configure_parser, run_from_args\n"
+       "from agent.mock_api_cli import configure_parser, run_from_args\n"
        "p = argparse.ArgumentParser(); configure_parser(p)\n"
        "sys.exit(run_from_args(p.parse_args(sys.argv[1:])))\n")
 
