@@ -18,7 +18,6 @@ from types import FrameType
 import structlog
 
 from agent import __version__
-from agent.bigpanda import Urllib3Client
 from agent.checking import validate_only
 from agent.config import AgentConfig, load_config, read_token
 from agent.delivery import Shipper
@@ -28,6 +27,7 @@ from agent.logs import configure_logging
 from agent.notify import Notifier
 from agent.pipeline import Pipeline
 from agent.state import StateStore
+from agent.transport import Urllib3Client
 
 log = structlog.get_logger("agent.daemon")
 

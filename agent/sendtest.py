@@ -6,9 +6,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from agent.bigpanda import Urllib3Client, build_body, encode_alert, validate_alert
+from agent.bigpanda import build_body, encode_alert, validate_alert
 from agent.config import hostname, load_agent_toml, read_token
 from agent.errors import RetryableDeliveryError
+from agent.transport import Urllib3Client
 
 
 def send_test(config_path: str, *, status: str, out: TextIO) -> int:

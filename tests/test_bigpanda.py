@@ -1,4 +1,4 @@
-"""Tests of agent.bigpanda: the alert contract, body shapes, response classes and the client."""
+"""Tests of agent.bigpanda (alert contract, body shapes, response classes) and agent.transport."""
 
 from __future__ import annotations
 
@@ -23,19 +23,17 @@ from agent.bigpanda import (
     MAX_DESCRIPTION_CHARS,
     TRUNCATION_MARKER,
     DeliveryResult,
-    Urllib3Client,
     alert_overhead,
     body_overhead,
     build_body,
     classify,
     encode_alert,
-    https_proxy_for,
-    parse_retry_after,
     split_body,
     validate_alert,
 )
 from agent.errors import AlertInvalid, RetryableDeliveryError
 from agent.mock_api import Fault, MockAlertsApi
+from agent.transport import Urllib3Client, https_proxy_for, parse_retry_after
 
 TOKEN = "s3cret-token-value"
 APP_KEY = "app-key-1"

@@ -14,12 +14,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.backoff import Backoff
-from agent.bigpanda import Urllib3Client, build_body, encode_alert, validate_alert
+from agent.bigpanda import build_body, encode_alert, validate_alert
 from agent.config import BigPandaConfig, RetryConfig
 from agent.delivery import DEGRADED, HEALTHY, PAUSED, Shipper
 from agent.errors import StateError
 from agent.mock_api import Fault, MockAlertsApi
 from agent.state import StateStore
+from agent.transport import Urllib3Client
 
 TOKEN = "tok-delivery-secret"
 APP_KEY = "app-key-delivery"
