@@ -4,6 +4,8 @@ One database, ``state_dir/state.db``, in WAL mode. A batch and the file
 offsets that produced it are written in ONE transaction (:meth:`StateStore.enqueue`),
 so after any crash every record is either queued or will be read again.
 Deleting a batch after a 2xx is its own transaction (:meth:`StateStore.ack`).
+The dead-letter methods come from :class:`agent.deadletters.DeadLetters`
+(:class:`DeadLetter` is re-exported here); the schema of every table is here.
 
 Each thread opens its own :class:`StateStore` (SQLite connections are not
 shared across threads); WAL lets the reader thread and the shipper thread work
@@ -15,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.deadletters import DeadLetter, DeadLetters
 from agent.errors import StateError
 
 SCHEMA_VERSION = 1
@@ -87,29 +90,6 @@ class QueuedBatch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLetter:
-    """An alert or batch BigPanda will not take (or the agent refused to send).
-
-    Attributes:
-        body: the rejected JSON bytes (one alert, or a batch body).
-        alerts: number of alerts in ``body``.
-        reason: why (local validation message, or ``"http 400"``).
-        status: the HTTP status, or ``None`` for local rejections.
-        response: first KiB of the response body, decoded leniently.
-        id: row id once stored, else 0.
-        created_at: Unix seconds, once stored.
-    """
-
-    body: bytes
-    alerts: int
-    reason: str
-    status: int | None = None
-    response: str = ""
-    id: int = 0
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class QueueStats:
     """Queue depth: batches, alerts, bytes, and the age of the oldest batch (seconds)."""
 
@@ -120,7 +100,7 @@ class QueueStats:
     dead_letters: int
 
 
-class StateStore:
+class StateStore(DeadLetters):
     """One thread's connection to ``state.db``.
 
     Args:
@@ -283,70 +263,6 @@ class StateStore:
         oldest = None if row[3] is None else max(0.0, time.time() - row[3])
         return QueueStats(batches=row[0], alerts=row[1], bytes=row[2], oldest_age_s=oldest,
                           dead_letters=dead)
-
-    # -- dead letters ------------------------------------------------------------------
-
-    def reject(self, batch_id: int, dead_letters: Iterable[DeadLetter]) -> None:
-        """Remove a batch from the queue and store its rejected parts, in one transaction."""
-        with self._transaction():
-            self._db.execute("DELETE FROM batches WHERE id=?", (batch_id,))
-            self._insert_dead(dead_letters, time.time())
-
-    def add_dead_letters(self, dead_letters: Iterable[DeadLetter]) -> None:
-        """Store dead letters on their own."""
-        with self._transaction():
-            self._insert_dead(dead_letters, time.time())
-
-    def _insert_dead(self, dead_letters: Iterable[DeadLetter], now: float) -> None:
-        self._db.executemany(
-            "INSERT INTO dead_letters (created_at, reason, status, response, alerts, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(now, d.reason, d.status, d.response, d.alerts, d.body) for d in dead_letters])
-
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The oldest ``limit`` dead letters."""
-        rows = self._db.execute(
-            "SELECT id, created_at, reason, status, response, alerts, body FROM dead_letters "
-            "ORDER BY id LIMIT ?", (limit,)).fetchall()
-        return [DeadLetter(id=r[0], created_at=r[1], reason=r[2], status=r[3], response=r[4],
-                           alerts=r[5], body=r[6]) for r in rows]
-
-    def requeue_dead_letters(
-        self, ids: Iterable[int] | None = None, *, wrap: Callable[[bytes], bytes] = bytes
-    ) -> int:
-        """Move dead letters back into the queue as batches; returns how many moved.
-
-        Args:
-            ids: which dead letters (all when ``None``).
-            wrap: turns a stored body into a request body (e.g. one alert → envelope).
-        """
-        with self._transaction():
-            rows = self._select_dead(ids)
-            now = time.time()
-            bodies = [wrap(r[2]) for r in rows]
-            self._db.executemany(
-                "INSERT INTO batches (created_at, alerts, bytes, body) VALUES (?, ?, ?, ?)",
-                [(now, r[1], len(b), b) for r, b in zip(rows, bodies, strict=True)])
-            self._db.executemany("DELETE FROM dead_letters WHERE id=?", [(r[0],) for r in rows])
-        return len(rows)
-
-    def purge_dead_letters(self, ids: Iterable[int] | None = None) -> int:
-        """Delete dead letters (all when ``ids`` is ``None``); returns how many."""
-        with self._transaction():
-            rows = self._select_dead(ids)
-            self._db.executemany("DELETE FROM dead_letters WHERE id=?", [(r[0],) for r in rows])
-        return len(rows)
-
-    def _select_dead(self, ids: Iterable[int] | None) -> list[tuple[int, int, bytes]]:
-        if ids is None:
-            return self._db.execute("SELECT id, alerts, body FROM dead_letters").fetchall()
-        out = []
-        for dead_id in ids:
-            row = self._db.execute("SELECT id, alerts, body FROM dead_letters WHERE id=?",
-                                   (dead_id,)).fetchone()
-            if row is not None:
-                out.append(row)
-        return out
 
     # -- meta --------------------------------------------------------------------------
 
