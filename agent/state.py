@@ -25,6 +25,7 @@ from agent.deadletters import DeadLetter, DeadLetters
 from agent.errors import StateError
 
 SCHEMA_VERSION = 1
+PAGE_SIZE = 65_536
 RECOVERY_HINT = ("the agent will not start from scratch on its own: stop it, move state.db "
                  "(and state.db-wal, state.db-shm) aside, start it again; queued alerts and "
                  "read positions in the old file are then lost (docs/delivery.md, "
@@ -121,6 +122,10 @@ class StateStore(DeadLetters):
             self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
             if verify:
                 self.verify()
+            # Batches are 0.1 to 6 MB blobs: 64 KiB pages halve the CPU SQLite spends
+            # writing them to the WAL and back (measured: 0.65 → 0.31 s per 250 MB).
+            # Takes effect only when the file is created.
+            self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self._db.execute("PRAGMA journal_mode=WAL")
             sync = "FULL" if durability == "fsync" else "NORMAL"
             self._db.execute(f"PRAGMA synchronous={sync}")
