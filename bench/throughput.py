@@ -89,7 +89,8 @@ def generate(path: Path, n: int) -> int:
             service = SERVICES[rng.randrange(len(SERVICES))]
             msg = (f"request {i:08d} handled by worker-{rng.randrange(64):02d} "
                    f"status={rng.choice((200, 201, 404, 500, 503))} "
-                   f"latency_ms={rng.randrange(2, 4000)} route=/api/v1/{service}/items")
+                   f"latency_ms={rng.randrange(2, 4000)} route=/api/v1/{service}/items "
+                   f"client=10.0.{rng.randrange(256)}.{rng.randrange(256)} proto=h2")
             chunk.append(f"{ts}.{i % 1000:03d}Z {level:<5} [{service}] {msg}\n")
             if len(chunk) >= 10_000:
                 f.write("".join(chunk))
