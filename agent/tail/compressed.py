@@ -86,10 +86,6 @@ class CompressedReader(FileReader):
             self._raw.close()
         self._stream = self._raw = None
 
-    def size(self) -> int:
-        """The decompressed bytes read so far: a compressed file is never 'truncated'."""
-        return self._pos
-
     def close(self) -> None:
         """Close the stream and the descriptor."""
         self._close_stream()

@@ -44,6 +44,7 @@ class FileReader:
         offset: committable offset: just past the last record handed out.
         head: the fingerprint of the file's first bytes.
         at_eof: the last read found no new data.
+        mtime_ns: the file's modification time at the last end-of-file check.
         follows: whether the file is followed for appends (a compressed one is not).
         gone: no glob matches the file any more (rotated away or deleted).
         truncated_lines: lines cut at ``max_line_bytes`` (a running count).
@@ -70,6 +71,7 @@ class FileReader:
         self.last_data_at = time.monotonic()
         self.at_eof = False
         self._verify_head = False
+        self.mtime_ns = 0
         self.gone = False
         self.truncated_lines = 0
 
@@ -176,6 +178,25 @@ class FileReader:
         assert self.fd is not None
         return os.pread(self.fd, self._chunk, pos)
 
+    def _replaced(self) -> bool:
+        """At EOF: was the file truncated, or rewritten in place to the same size?
+
+        A size below the read position is a truncation. A size equal to it with a new
+        modification time since the last EOF check means the content changed without
+        growing (copytruncate, then regrown to exactly the old size): the head tells.
+        """
+        assert self.fd is not None
+        st = os.fstat(self.fd)
+        if self.follows and st.st_size < self._pos:
+            self._restart("size_below_offset")
+            return True
+        if st.st_mtime_ns != self.mtime_ns:
+            self.mtime_ns = st.st_mtime_ns
+            if self.follows and not head_matches(self.fd, self.head):
+                self._restart("head_changed")
+                return True
+        return False
+
     def _restart(self, why: str) -> None:
         """The file was replaced in place (copytruncate): read it again from 0."""
         assert self.fd is not None
@@ -208,8 +229,7 @@ class FileReader:
 
     def _at_eof(self) -> RecordBlock | None:
         """No new data: notice truncation; emit held data whose timeout passed."""
-        if self.size() < self._pos:
-            self._restart("size_below_offset")
+        if self._replaced():
             return None
         joiner = self._joiner
         if joiner is not None and not self._buf:

@@ -65,7 +65,8 @@ class Tracker:
             if reader.path != path:
                 log.info("file_renamed", source=source.name, old=reader.path, new=path)
                 reader.path = path
-            if reader.fd is None and reader.follows and st.st_size != reader.position:
+            if reader.fd is None and reader.follows and (
+                    st.st_size != reader.position or st.st_mtime_ns != reader.mtime_ns):
                 self._files.wanted.add(key)
             return key
         if self._too_old(key, st):
