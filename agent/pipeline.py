@@ -173,6 +173,8 @@ class Pipeline:
         produced: list[tuple[int, int, dict[str, Any]]] = []
         self.rules[block.source].apply_block(block, time.time(), produced)
         self.counters.records += len(block.texts)
+        if block.truncated:
+            _flag_truncated(block, produced)
         entries = []
         dead = self._dead
         for ts, end, alert in produced:
@@ -249,3 +251,11 @@ class Pipeline:
             self._commit(cuts)
         self._reporter.maybe_report(self.rules, force=True)
         log.info("pipeline_stopped", records=self.counters.records, alerts=self.counters.alerts)
+
+
+def _flag_truncated(block: RecordBlock, produced: list[tuple[int, int, dict[str, Any]]]) -> None:
+    """Mark alerts from records cut at ``max_line_bytes`` with ``truncated = "true"``."""
+    cut_ends = {block.ends[i] for i in block.truncated}
+    for _, end, alert in produced:
+        if end in cut_ends:
+            alert.setdefault("truncated", "true")
