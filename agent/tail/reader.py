@@ -73,6 +73,7 @@ class FileReader:
         self._verify_head = False
         self.mtime_ns = 0
         self.gone = False
+        self.abandoned = False
         self.truncated_lines = 0
 
     # -- descriptor --------------------------------------------------------------------
@@ -121,7 +122,9 @@ class FileReader:
             self._joiner.flush()
 
     def has_pending(self) -> bool:
-        """Whether a partial line or a multiline record is held."""
+        """Whether a partial line or a multiline record is held (never, once abandoned)."""
+        if self.abandoned:
+            return False
         return bool(self._buf) or (self._joiner is not None and self._joiner.pending)
 
     # -- reading -----------------------------------------------------------------------
@@ -136,6 +139,8 @@ class FileReader:
             OSError: the read failed.
         """
         assert self.fd is not None
+        if self.abandoned:
+            return None
         data = self._fetch(self._pos)
         if not data:
             self.at_eof = self._verify_head = True
@@ -198,8 +203,19 @@ class FileReader:
         return False
 
     def _restart(self, why: str) -> None:
-        """The file was replaced in place (copytruncate): read it again from 0."""
+        """The file was replaced in place (copytruncate): read it again from 0.
+
+        A file that is already rotated away (``gone``) is not read again: its new
+        content is a copy of the live log (``cp app.log app.log.1`` during a
+        rotation), which is read through the live path. It is abandoned instead
+        and released once ``rotate_wait_s`` passes.
+        """
         assert self.fd is not None
+        if self.gone:
+            log.info("rotated_file_replaced", source=self.source.name, path=self.path,
+                     reason=why, offset=self._pos, action="abandoned")
+            self.abandoned = True
+            return
         log.info("file_truncated", source=self.source.name, path=self.path, reason=why,
                  offset=self._pos)
         self.reset(0)
