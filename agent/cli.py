@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from agent import __version__
 from agent.config import DEFAULT_CONFIG_PATH
 from agent.errors import EX_CONFIG, ConfigError, StateError, UsageError
+from agent.tomlfile import locate
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
         return result
     except ConfigError as exc:
-        print(f"bigpanda-agent: configuration error: {exc}", file=sys.stderr)
+        print(f"bigpanda-agent: configuration error: {locate(exc)}", file=sys.stderr)
         return EX_CONFIG
     except StateError as exc:
         print(f"bigpanda-agent: state error: {exc}", file=sys.stderr)

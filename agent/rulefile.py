@@ -356,6 +356,9 @@ def _status(t: TableReader) -> StatusSpec:
         if raw not in STATUSES:
             raise t.fail("status", f"must be one of {', '.join(STATUSES)}; got {raw!r}")
         return StatusSpec(constant=raw)
+    if not isinstance(raw, dict):
+        raise t.fail("status", "must be a status name (\"critical\") or a table "
+                     "{ field = …, map = { … } }")
     spec = t.sub("status")
     spec.only({"field", "map", "default"})
     mapping = spec.sub("map")

@@ -51,6 +51,14 @@ class TomlDocument:
         for index in range(start, len(lines)):
             if pattern.search(lines[index]):
                 return index + 1
+        # An inline table (``time = { field = "t", fromat = … }``): the leaf inside
+        # braces, looked for up to the next table header.
+        inline = re.compile(rf"[{{,]\s*[\"']?{name}[\"']?\s*=")
+        for index in range(start, len(lines)):
+            if index > start and lines[index].lstrip().startswith("["):
+                break
+            if inline.search(lines[index]):
+                return index + 1
         return start + 1 if start else None
 
     @staticmethod
@@ -100,3 +108,21 @@ def check_keys(doc: TomlDocument, table: Mapping[str, Any], where: str, allowed:
             full = f"{where}.{key}" if where else key
             known = ", ".join(sorted(allowed))
             raise doc.error(full, f"unknown key (known: {known})")
+
+
+def locate(error: ConfigError) -> ConfigError:
+    """``error`` with its line filled in from its file and key, when it had none.
+
+    Errors raised after parsing (compiling a template or a time format) know
+    the file and key but not the line; this finds it. Never raises.
+    """
+    if error.line is not None or not error.file or not error.key:
+        return error
+    try:
+        doc = load_toml(Path(error.file))
+    except ConfigError:
+        return error
+    line = doc.line_of(error.key)
+    if line is None:
+        return error
+    return ConfigError(error.reason, file=error.file, key=error.key, line=line)
