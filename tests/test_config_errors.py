@@ -19,8 +19,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_unknown_key_inside_inline_table_names_its_line(tmp_path: Path) -> None:
     """A typo inside ``time = { … }`` points at that line, not at the [[rule]] header."""
-    path = write(tmp_path, '[source]\npaths = ["/x"]\n\n[[rule]]\nname = "a"\npattern = "x"\nstatus = "ok"\n'
-                           '\n[[rule]]\nname = "b"\npattern = "(?P<t>x)"\n'
+    path = write(tmp_path, '[source]\npaths = ["/x"]\n\n[[rule]]\nname = "a"\n'
+                           'pattern = "x"\nstatus = "ok"\n\n[[rule]]\nname = "b"\n'
+                           'pattern = "(?P<t>x)"\n'
                            'time = { field = "t", fromat = "x" }\nstatus = "ok"\n')
     with pytest.raises(ConfigError) as info:
         load_rule_file(path)
@@ -29,7 +30,7 @@ def test_unknown_key_inside_inline_table_names_its_line(tmp_path: Path) -> None:
 
 def test_status_of_wrong_type_explains_both_forms(tmp_path: Path) -> None:
     """``status = 5`` says a name or a table is expected."""
-    path = write(tmp_path, '[source]\npaths = ["/x"]\n[[rule]]\nname = "a"\npattern = "x"\nstatus = "ok"\n'
+    path = write(tmp_path, '[source]\npaths = ["/x"]\n[[rule]]\nname = "a"\npattern = "x"\n'
                            'status = 5\n')
     with pytest.raises(ConfigError, match="status name"):
         load_rule_file(path)
@@ -37,7 +38,7 @@ def test_status_of_wrong_type_explains_both_forms(tmp_path: Path) -> None:
 
 def test_locate_fills_in_the_line_of_a_late_error(tmp_path: Path) -> None:
     """An error raised after parsing (no line yet) gets the key's line from its file."""
-    path = write(tmp_path, '[source]\npaths = ["/x"]\n[[rule]]\nname = "a"\npattern = "x"\nstatus = "ok"\n'
+    path = write(tmp_path, '[source]\npaths = ["/x"]\n[[rule]]\nname = "a"\npattern = "x"\n'
                            'status = "ok"\n[rule.alert]\ncheck = "{oops"\n')
     late = ConfigError("bad template", file=str(path), key="rule[0].alert.check")
     assert locate(late).line == 8
