@@ -74,6 +74,7 @@ class FileReader:
         self.mtime_ns = 0
         self.gone = False
         self.abandoned = False
+        self._held_after_restart: list[str] = []
         self.truncated_lines = 0
 
     # -- descriptor --------------------------------------------------------------------
@@ -141,6 +142,8 @@ class FileReader:
         assert self.fd is not None
         if self.abandoned:
             return None
+        if self._held_after_restart:
+            return self._emit_held()
         data = self._fetch(self._pos)
         if not data:
             self.at_eof = self._verify_head = True
@@ -151,7 +154,7 @@ class FileReader:
             self._verify_head = False
             if not head_matches(self.fd, self.head):
                 self._restart("head_changed")
-                return None
+                return self._emit_held() if self._held_after_restart else None
         self._pos += len(data)
         self.last_data_at = time.monotonic()
         if self.head.length < HEAD_BYTES:
@@ -216,10 +219,32 @@ class FileReader:
                      reason=why, offset=self._pos, action="abandoned")
             self.abandoned = True
             return
+        held = self._take_held()
         log.info("file_truncated", source=self.source.name, path=self.path, reason=why,
-                 offset=self._pos)
+                 offset=self._pos, held_records=len(held))
         self.reset(0)
         self.head = read_head(self.fd)
+        self._held_after_restart = held
+
+    def _take_held(self) -> list[str]:
+        """Records already read but still held (a partial line, a pending multiline
+        record): at a truncation they are handed out rather than dropped with the
+        old content."""
+        texts: list[str] = []
+        if self._buf and not self._skipping:
+            texts, _ = self._lines.split(self._buf, self._pos - len(self._buf))
+            texts = [t[: self._max_line] for t in texts]
+        joiner = self._joiner
+        if joiner is None:
+            return texts
+        done, _ = joiner.feed(texts, [0] * len(texts))
+        rest, _ = joiner.flush()
+        return done + rest
+
+    def _emit_held(self) -> RecordBlock:
+        """The held records of a truncated file, as a block at the new offset 0."""
+        held, self._held_after_restart = self._held_after_restart, []
+        return self._block(held, [self.offset] * len(held), self.offset, _NO_MARKS)
 
     def _cap(self, texts: list[str]) -> tuple[list[str], frozenset[int]]:
         limit = self._max_line
@@ -246,7 +271,7 @@ class FileReader:
     def _at_eof(self) -> RecordBlock | None:
         """No new data: notice truncation; emit held data whose timeout passed."""
         if self._replaced():
-            return None
+            return self._emit_held() if self._held_after_restart else None
         joiner = self._joiner
         if joiner is not None and not self._buf:
             marked = joiner.pending_marked

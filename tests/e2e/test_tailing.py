@@ -108,3 +108,20 @@ def test_copy_onto_the_rotated_file_during_drain_repeats_nothing(
     assert agent.stop() == 0
     assert sorted(numbers(api)) == list(range(1, 8))
     assert api.stats()["duplicates"] == 0
+
+
+def test_copytruncate_hands_out_the_held_record(agent: Agent, api: MockAlertsApi) -> None:
+    """A line read but still held (no newline yet) when the file is copytruncated arrives."""
+    log = agent.root / "logs" / "app.log"
+    agent.start()
+    append(log, [line(1)])
+    with open(log, "a") as f:
+        f.write(line(2))  # no newline: held until more data or the partial-line timeout
+    time.sleep(0.5)
+    shutil.copy(log, log.with_name("app.log.1"))
+    with open(log, "r+") as f:
+        f.truncate(0)
+    append(log, [line(3)])
+    settle(api, 3, agent)
+    assert agent.stop() == 0
+    assert sorted(numbers(api)) == [1, 2, 3]

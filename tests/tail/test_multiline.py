@@ -121,3 +121,22 @@ def test_restart_mid_record_commits_a_record_boundary_and_keeps_the_record_whole
         assert run.records == [first.strip(), joined(JAVA), NEXT.strip()]
     finally:
         run.close()
+
+
+def test_copytruncate_hands_out_a_held_multiline_record(tmp_path: Path) -> None:
+    """A trace still held (waiting for its next line) when the file is truncated is emitted."""
+    log = tmp_path / "app.log"
+    write(log, JAVA)
+    run = TailRun(source(tmp_path, multiline=MultilineConfig(
+        continue_=MULTILINE_PRESETS["java"]["continue"], timeout_s=30.0)))
+    try:
+        run.pump()
+        assert run.records == []  # held: no line after it yet, long timeout
+        with open(log, "r+") as f:
+            f.truncate(0)
+        with open(log, "a") as f:
+            f.write(NEXT)
+        run.count(1)
+        assert run.records[0] == joined(JAVA)
+    finally:
+        run.close()
