@@ -113,16 +113,23 @@ def _check_rules(config: AgentConfig, out: TextIO) -> int:
 
 
 def validate_only(config_path: str) -> AgentConfig:
-    """Load and compile without printing (used by reload).
+    """Load, compile and run every ``[[rule.test]]``, without printing (``run``, reload).
+
+    The same bar as ``check``: a rule set whose own examples fail is refused.
 
     Raises:
-        ConfigError: the first problem found.
+        ConfigError: the first problem found; for a failing example, naming the
+            file, ``rule[i].test[j]`` and the reason.
     """
     config = load_config(config_path)
     host = hostname()
     for rf in config.rule_files:
-        try:
-            compile_rules(rf, config.defaults, hostname=host)
-        except ConfigError:
-            raise
+        failures = run_rule_tests(rf, config.defaults, hostname=host)  # compiles too
+        if failures:
+            first = failures[0]
+            index = next(i for i, rule in enumerate(rf.rules) if rule.name == first.rule)
+            raise ConfigError(
+                f"rule {first.rule!r} fails its example {first.test_index}: {first.reason}"
+                + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""),
+                file=str(rf.path), key=f"rule[{index}].test[{first.test_index - 1}]")
     return config

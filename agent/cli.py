@@ -127,7 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse cannot take positional ids after options (dead-letter purge -c F 3).
+        if args.command == "dead-letter" and all(x.isdigit() for x in extra):
+            args.ids = [*args.ids, *map(int, extra)]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         result: int = args.func(args)
         return result

@@ -198,7 +198,12 @@ class Daemon:
         except ValueError as exc:
             log.error("token_rejected", file=str(config.bigpanda.token_file), reason=str(exc))
         self._token_watch.accept(token)
+        self.shipper.reconfigure(config.bigpanda)
         self.pipeline.reload(config)
+        stale = restart_needed(self.config, config)
+        if stale:
+            log.warning("reload_restart_needed", keys=stale,
+                        reason="these settings take effect at the next start")
         self.config = config
         log.info("reload_accepted", rule_files=len(config.rule_files))
         self.notifier.send("READY=1")
@@ -217,6 +222,25 @@ class Daemon:
             return 1
         log.info("agent_stopped")
         return 0
+
+
+_RESTART_KEYS = ("endpoint", "timeout_s", "connect_timeout_s", "ca_file", "max_in_flight",
+                 "token_file")
+
+
+def restart_needed(old: AgentConfig, new: AgentConfig) -> list[str]:
+    """Settings a reload cannot apply to a running daemon, as dotted keys that changed.
+
+    Rules, ``[defaults]``, ``[batch]``, the app key, the body format, the rate
+    limit and the token are applied at once; the HTTP client, the state store,
+    the tail settings, retries and process settings are built at start.
+    """
+    keys = [f"bigpanda.{k}" for k in _RESTART_KEYS
+            if getattr(old.bigpanda, k) != getattr(new.bigpanda, k)]
+    tables = (("queue", "queue"), ("retry", "retry"), ("tail", "tail"), ("agent", "daemon"),
+              ("rules.dir", "rules_dir"))
+    keys += [name for name, attr in tables if getattr(old, attr) != getattr(new, attr)]
+    return keys
 
 
 def run_daemon(config_path: str) -> int:

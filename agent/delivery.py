@@ -121,6 +121,13 @@ class Shipper:
             self._woken = True
             self._cond.notify_all()
 
+    def reconfigure(self, bigpanda: BigPandaConfig) -> None:
+        """Take a reloaded ``[bigpanda]``: app key and body format (for bodies rebuilt
+        while bisecting) and the client-side rate limit. Queued bodies keep their bytes."""
+        self._app_key = bigpanda.app_key
+        self._batch_format = bigpanda.batch_format
+        self._limiter = RateLimiter(bigpanda.max_requests_per_s)
+
     def resume(self, token: str | None = None) -> None:
         """Probe at once if paused (config reload, token file change), optionally with a new token.
 

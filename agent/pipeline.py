@@ -226,8 +226,15 @@ class Pipeline:
     def _apply_reload(self) -> None:
         config, self._reload = self._reload, None
         assert config is not None and self.tailer is not None
+        old_config = self.config
         self.rules = compile_all(config)
         self.config = config
+        if (old_config.bigpanda.app_key, old_config.bigpanda.batch_format, old_config.batch) != (
+                config.bigpanda.app_key, config.bigpanda.batch_format, config.batch):
+            # Alerts already batched keep the old app key; new ones get the new one.
+            self._commit(self.batcher.cut_all())
+            self.batcher = Batcher(config.batch, app_key=config.bigpanda.app_key,
+                                   batch_format=config.bigpanda.batch_format)
         old = self.tailer
         sources = [rf.source for rf in config.rule_files]
         if sources != list(old.sources):
