@@ -7,6 +7,7 @@ shipper (``agent.delivery``), which runs in its own thread.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from agent.queuelimit import QueueLimit
 from agent.records import RecordBlock
 from agent.recordstats import RecordReporter
 from agent.rules import SourceRules, compile_rules
-from agent.state import DeadLetter, StateStore
+from agent.state import DeadLetter, FileCheckpoint, StateStore
 from agent.tail import Tailer
 from agent.writeguard import WriteGuard
 
@@ -137,10 +138,15 @@ class Pipeline:
         meta = store.meta()
         sources = [rf.source for rf in self.config.rule_files]
         new = {s.name for s in sources if f"source_started:{s.name}" not in meta}
-        tailer = Tailer(sources, self.config.tail, store.checkpoints(), new_sources=new)
+        saved = store.checkpoints()
+        tailer = Tailer(sources, self.config.tail, saved, new_sources=new)
         tailer.scan()
         positions = tailer.positions()
         self._guard.run(lambda: store.save_checkpoints(positions))
+        stale = stale_checkpoints(saved, set(tailer.readers), {s.name for s in sources})
+        if stale:
+            self._guard.run(lambda: store.forget_files(stale))
+            log.info("checkpoints_forgotten", files=len(stale), reason="file no longer exists")
         if new:
             started = {f"source_started:{name}": str(time.time()) for name in new}
             self._guard.run(lambda: store.set_meta(started))
@@ -266,3 +272,26 @@ def _flag_truncated(block: RecordBlock, produced: list[tuple[int, int, dict[str,
     for _, end, alert in produced:
         if end in cut_ends:
             alert.setdefault("truncated", "true")
+
+
+def stale_checkpoints(saved: dict[str, FileCheckpoint], followed: set[str],
+                      sources: set[str]) -> list[str]:
+    """Checkpoint keys of the given sources whose file is gone for good.
+
+    A key is stale when no reader follows it after the start-up scan (which
+    already looked for rotated files by inode) and its path no longer holds
+    that file (``<source>:<dev>:<ino>``). Checkpoints of sources not configured
+    now are kept, so re-adding a rule file resumes where it stopped.
+    """
+    stale = []
+    for key, cp in saved.items():
+        if key in followed or key.split(":", 1)[0] not in sources:
+            continue
+        try:
+            st = os.stat(cp.path)
+        except OSError:
+            stale.append(key)
+            continue
+        if not key.endswith(f":{st.st_dev}:{st.st_ino}"):
+            stale.append(key)
+    return stale

@@ -70,9 +70,10 @@ class FileReader:
         self._skipping = False
         self.last_data_at = time.monotonic()
         self.at_eof = False
-        self._verify_head = False
+        self._verify_head = True  # first data after opening: same file as when opened?
         self.mtime_ns = 0
-        self.gone = False
+        self._gone = False
+        self._gone_mtime_ns: int | None = None
         self.abandoned = False
         self._held_after_restart: list[str] = []
         self.truncated_lines = 0
@@ -121,6 +122,22 @@ class FileReader:
         self._skipping = False
         if self._joiner is not None:
             self._joiner.flush()
+
+    @property
+    def gone(self) -> bool:
+        """Whether the path no longer leads to this file (rotated away or deleted)."""
+        return self._gone
+
+    @gone.setter
+    def gone(self, value: bool) -> None:
+        if value and not self._gone:
+            # Remember the content's mtime when it went away: a later change to it is
+            # someone rewriting a rotated file, not the application's copytruncate.
+            try:
+                self._gone_mtime_ns = os.fstat(self.fd).st_mtime_ns if self.fd else None
+            except OSError:
+                self._gone_mtime_ns = None
+        self._gone = value
 
     def has_pending(self) -> bool:
         """Whether a partial line or a multiline record is held (never, once abandoned)."""
@@ -208,13 +225,15 @@ class FileReader:
     def _restart(self, why: str) -> None:
         """The file was replaced in place (copytruncate): read it again from 0.
 
-        A file that is already rotated away (``gone``) is not read again: its new
-        content is a copy of the live log (``cp app.log app.log.1`` during a
-        rotation), which is read through the live path. It is abandoned instead
-        and released once ``rotate_wait_s`` passes.
+        A file rewritten after it was rotated away (``gone``, and changed since) is
+        not read again: its new content is a copy of the live log (``cp app.log
+        app.log.1`` during a rotation), which is read through the live path. It is
+        abandoned instead and released once ``rotate_wait_s`` passes. A
+        copytruncate that happened before the rotation was noticed is a normal
+        restart from 0.
         """
         assert self.fd is not None
-        if self.gone:
+        if self.gone and self._rewritten_since_gone():
             log.info("rotated_file_replaced", source=self.source.name, path=self.path,
                      reason=why, offset=self._pos, action="abandoned")
             self.abandoned = True
@@ -225,6 +244,11 @@ class FileReader:
         self.reset(0)
         self.head = read_head(self.fd)
         self._held_after_restart = held
+
+    def _rewritten_since_gone(self) -> bool:
+        assert self.fd is not None
+        return self._gone_mtime_ns is not None and \
+            os.fstat(self.fd).st_mtime_ns != self._gone_mtime_ns
 
     def _take_held(self) -> list[str]:
         """Records already read but still held (a partial line, a pending multiline

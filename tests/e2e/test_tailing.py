@@ -125,3 +125,25 @@ def test_copytruncate_hands_out_the_held_record(agent: Agent, api: MockAlertsApi
     settle(api, 3, agent)
     assert agent.stop() == 0
     assert sorted(numbers(api)) == [1, 2, 3]
+
+
+def test_checkpoints_of_files_gone_for_good_are_forgotten(
+        agent: Agent, api: MockAlertsApi) -> None:
+    """After a restart, offsets of deleted files leave state.db; live ones stay."""
+    import sqlite3
+
+    log = agent.root / "logs" / "app.log"
+    other = agent.root / "logs" / "other.log"
+    agent.start()
+    append(log, [line(1)])
+    append(other, [line(2)])
+    settle(api, 2, agent)
+    assert agent.stop() == 0
+    other.unlink()
+    agent.start()
+    agent.wait_event("checkpoints_forgotten", timeout_s=10)
+    assert agent.stop() == 0
+    db = sqlite3.connect(agent.root / "state" / "state.db")
+    paths = [row[0] for row in db.execute("SELECT path FROM files")]
+    db.close()
+    assert paths == [str(log)]
