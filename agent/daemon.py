@@ -93,7 +93,8 @@ class Daemon:
         self.config_path = config_path
         self.config = config
         self._stop = threading.Event()
-        self._reload = threading.Event()
+        self._stop_signalled = False
+        self._reload_signalled = False
         self._fatal: BaseException | None = None
         self.notifier = Notifier()
         self.client = Urllib3Client.from_config(config.bigpanda, token)
@@ -115,13 +116,17 @@ class Daemon:
         self._fatal = exc
         self._stop.set()
 
+    # Signal handlers run in the main thread between two bytecodes, possibly while
+    # it holds an Event's internal lock inside Event.wait(); calling Event.set()
+    # there would deadlock. They only set plain flags; the supervisor polls them.
+
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        """SIGTERM/SIGINT handler."""
-        self._stop.set()
+        """SIGTERM/SIGINT handler: sets a flag only (see above)."""
+        self._stop_signalled = True
 
     def request_reload(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        """SIGHUP handler."""
-        self._reload.set()
+        """SIGHUP handler: sets a flag only (see above)."""
+        self._reload_signalled = True
 
     def run(self) -> int:
         """Start the threads, wait for a signal or a fatal error, shut down; returns exit status."""
@@ -140,10 +145,10 @@ class Daemon:
     def _supervise(self) -> None:
         watchdog_s = self.notifier.watchdog_interval_s
         next_token = next_status = next_watchdog = 0.0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._stop_signalled:
             self._stop.wait(0.2)
-            if self._reload.is_set():
-                self._reload.clear()
+            if self._reload_signalled:
+                self._reload_signalled = False
                 self._do_reload()
             now = time.monotonic()
             if now >= next_token:

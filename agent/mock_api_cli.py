@@ -12,6 +12,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -66,13 +67,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"mock-api: cannot start on {LOOPBACK}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
+    stop = [False]
     previous = _install_stop_handlers(stop)
     try:
         with api:
             print(f"mock-api listening on {api.endpoint}", flush=True)
-            while not stop.wait(0.5):
-                pass
+            while not stop[0]:
+                time.sleep(0.2)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -89,12 +90,16 @@ def _print_alerts(alerts: list[bytes]) -> None:
         sys.stdout.flush()
 
 
-def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
-    """Make SIGINT and SIGTERM set ``stop`` (main thread only); returns the old handlers."""
+def _install_stop_handlers(stop: list[bool]) -> dict[int, Any]:
+    """Make SIGINT and SIGTERM set ``stop[0]`` (main thread only); returns the old handlers.
+
+    The handler only sets a flag: calling ``Event.set()`` from a signal handler can
+    deadlock when the main thread is inside ``Event.wait()`` on the same event.
+    """
     if threading.current_thread() is not threading.main_thread():
         return {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stop[0] = True
 
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -75,7 +75,8 @@ class FileReader:
         self._gone = False
         self._gone_mtime_ns: int | None = None
         self.abandoned = False
-        self._held_after_restart: list[str] = []
+        self._restart_from = 0
+        self._held_after_restart: list[str] | None = None  # set by a restart
         self.truncated_lines = 0
 
     # -- descriptor --------------------------------------------------------------------
@@ -159,7 +160,7 @@ class FileReader:
         assert self.fd is not None
         if self.abandoned:
             return None
-        if self._held_after_restart:
+        if self._held_after_restart is not None:
             return self._emit_held()
         data = self._fetch(self._pos)
         if not data:
@@ -171,7 +172,7 @@ class FileReader:
             self._verify_head = False
             if not head_matches(self.fd, self.head):
                 self._restart("head_changed")
-                return self._emit_held() if self._held_after_restart else None
+                return self._emit_held()
         self._pos += len(data)
         self.last_data_at = time.monotonic()
         if self.head.length < HEAD_BYTES:
@@ -239,6 +240,7 @@ class FileReader:
             self.abandoned = True
             return
         held = self._take_held()
+        self._restart_from = self._pos
         log.info("file_truncated", source=self.source.name, path=self.path, reason=why,
                  offset=self._pos, held_records=len(held))
         self.reset(0)
@@ -267,8 +269,15 @@ class FileReader:
 
     def _emit_held(self) -> RecordBlock:
         """The held records of a truncated file, as a block at the new offset 0."""
-        held, self._held_after_restart = self._held_after_restart, []
-        return self._block(held, [self.offset] * len(held), self.offset, _NO_MARKS)
+        held, self._held_after_restart = self._held_after_restart or [], None
+        # The block spans "old position → 0": it carries the held records and moves the
+        # checkpoint to 0 with the new head, so a restart before any new record is read
+        # still recognises the file (also when it is rotated away meanwhile).
+        block = RecordBlock(source=self.source.name, file_id=self.key, path=self.path,
+                            offset=self._restart_from, texts=held, ends=[0] * len(held),
+                            checkpoint=0)
+        self.offset = 0
+        return block
 
     def _cap(self, texts: list[str]) -> tuple[list[str], frozenset[int]]:
         limit = self._max_line
@@ -295,7 +304,7 @@ class FileReader:
     def _at_eof(self) -> RecordBlock | None:
         """No new data: notice truncation; emit held data whose timeout passed."""
         if self._replaced():
-            return self._emit_held() if self._held_after_restart else None
+            return self._emit_held()
         joiner = self._joiner
         if joiner is not None and not self._buf:
             marked = joiner.pending_marked

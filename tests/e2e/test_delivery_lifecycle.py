@@ -63,6 +63,9 @@ def test_sighup_refuses_a_broken_rule_set_and_keeps_the_old_rules(
                       .replace("../logs/*.log", "../logs/other.log"))
     agent.proc.send_signal(signal.SIGHUP)
     agent.wait_event("reload_accepted", timeout_s=10)
+    # The reading thread applies the new rules (and scans for the new source) after the
+    # main thread accepted them: write only once it has, so other.log is a new file for both.
+    agent.wait_event("rules_reloaded", timeout_s=10)
     append(agent.root / "logs" / "other.log", [line(4)])
     # other.log matches both rule files now: one alert from each source.
     assert api.wait_for_alerts(5, timeout_s=10), agent.log_text()

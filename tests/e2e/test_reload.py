@@ -46,6 +46,7 @@ def test_reload_applies_a_new_app_key(agent: Agent, api: MockAlertsApi) -> None:
     assert api.wait_for_alerts(1, timeout_s=15), agent.log_text()
     agent.config.write_text(agent.config.read_text().replace(APP_KEY, NEW_KEY))
     hup(agent, "reload_accepted")
+    agent.wait_event("rules_reloaded", timeout_s=10)  # applied by the reading thread
     append(log, [line(2)])
     assert api.wait_for_alerts(2, timeout_s=15), agent.log_text()
     assert agent.stop() == 0
