@@ -26,6 +26,7 @@ from agent.recordstats import RecordReporter
 from agent.rules import SourceRules, compile_rules
 from agent.state import DeadLetter, FileCheckpoint, StateStore
 from agent.tail import Tailer
+from agent.tail.identity import key_names
 from agent.writeguard import WriteGuard
 
 log = structlog.get_logger("agent.pipeline")
@@ -292,6 +293,6 @@ def stale_checkpoints(saved: dict[str, FileCheckpoint], followed: set[str],
         except OSError:
             stale.append(key)
             continue
-        if not key.endswith(f":{st.st_dev}:{st.st_ino}"):
+        if not key_names(key, st):
             stale.append(key)
     return stale

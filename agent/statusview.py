@@ -17,6 +17,7 @@ from agent.bigpanda import build_body
 from agent.config import AgentConfig, load_agent_toml
 from agent.errors import StateError
 from agent.state import StateStore
+from agent.tail.identity import key_names
 
 
 def _open(config: AgentConfig) -> StateStore:
@@ -43,7 +44,7 @@ def _current_size(path: str, key: str) -> tuple[int | None, str]:
         st = os.stat(path)
     except OSError:
         return None, "gone"
-    if key.endswith(f":{st.st_dev}:{st.st_ino}"):
+    if key_names(key, st):
         return st.st_size, "current"
     return None, "rotated"
 

@@ -21,7 +21,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import RULE, free_port, generate, proc_cpu_s, proc_peak_rss_mb
+from throughput import free_port, prepare, proc_cpu_s, proc_peak_rss_mb, start_api
 
 AGENT_TOML = """
 [bigpanda]
@@ -102,20 +101,10 @@ def main() -> int:
     parser.add_argument("-n", "--alerts", type=int, default=1_000_000)
     parser.add_argument("--max-alerts", type=int, default=500, help="[batch] max_alerts")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bpa-backlog-"))
-    for sub in ("logs", "rules.d"):
-        (work / sub).mkdir()
-    size = generate(work / "logs" / "bench.log", args.alerts)
     port = free_port()
-    (work / "token").write_text("bench-token\n")
-    (work / "rules.d" / "bench.toml").write_text(RULE)
-    (work / "agent.toml").write_text(AGENT_TOML.format(port=port, max_alerts=args.max_alerts))
-    print(f"generated {args.alerts:,} lines, {size / 1e6:.1f} MB")
-    api = subprocess.Popen([sys.executable, "-m", "agent", "mock-api", "--port", str(port),
-                            "--token", "bench-token", "--app-key", "bench-app-key", "--quiet"],
-                           stdout=subprocess.PIPE)
-    assert api.stdout is not None
-    api.stdout.readline()
+    work = prepare(args.alerts, AGENT_TOML.format(port=port, max_alerts=args.max_alerts),
+                   prefix="bpa-backlog-")
+    api = start_api(port)
     http = urllib3.PoolManager()
     db = work / "state" / "state.db"
     try:

@@ -137,6 +137,29 @@ def wait_stats(http: urllib3.PoolManager, port: int, n: int, agent: subprocess.P
     raise SystemExit(f"timeout: only {stats.get('alerts')} of {n} alerts arrived")
 
 
+def prepare(lines: int, agent_toml: str, *, prefix: str) -> Path:
+    """A work directory with ``lines`` generated log lines, the rule, token and agent.toml."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    (work / "logs").mkdir()
+    (work / "rules.d").mkdir()
+    size = generate(work / "logs" / "bench.log", lines)
+    (work / "token").write_text("bench-token\n")
+    (work / "rules.d" / "bench.toml").write_text(RULE)
+    (work / "agent.toml").write_text(agent_toml)
+    print(f"generated {lines:,} lines, {size / 1e6:.1f} MB")
+    return work
+
+
+def start_api(port: int) -> subprocess.Popen[bytes]:
+    """The API double as a subprocess on ``port``, once it listens."""
+    api = subprocess.Popen([sys.executable, "-m", "agent", "mock-api", "--port", str(port),
+                            "--token", "bench-token", "--app-key", "bench-app-key", "--quiet"],
+                           stdout=subprocess.PIPE)
+    assert api.stdout is not None
+    api.stdout.readline()
+    return api
+
+
 def main() -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -144,20 +167,10 @@ def main() -> int:
     parser.add_argument("--durability", choices=("normal", "fsync"), default="normal")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bpa-bench-"))
-    (work / "logs").mkdir()
-    (work / "rules.d").mkdir()
-    size = generate(work / "logs" / "bench.log", args.lines)
     port = free_port()
-    (work / "token").write_text("bench-token\n")
-    (work / "rules.d" / "bench.toml").write_text(RULE)
-    (work / "agent.toml").write_text(AGENT_TOML.format(port=port, durability=args.durability))
-    print(f"generated {args.lines:,} lines, {size / 1e6:.1f} MB")
-    api = subprocess.Popen([sys.executable, "-m", "agent", "mock-api", "--port", str(port),
-                            "--token", "bench-token", "--app-key", "bench-app-key", "--quiet"],
-                           stdout=subprocess.PIPE)
-    assert api.stdout is not None
-    api.stdout.readline()
+    work = prepare(args.lines, AGENT_TOML.format(port=port, durability=args.durability),
+                   prefix="bpa-bench-")
+    api = start_api(port)
     http = urllib3.PoolManager()
     try:
         started = time.monotonic()

@@ -56,6 +56,11 @@ def parse_key(key: str) -> tuple[int, int] | None:
     return int(parts[1]), int(parts[2])
 
 
+def key_names(key: str, st: os.stat_result) -> bool:
+    """Whether checkpoint ``key`` names the file ``st`` describes (same dev and inode)."""
+    return parse_key(key) == (st.st_dev, st.st_ino)
+
+
 def find_inode(directory: str, dev: int, ino: int) -> str | None:
     """The path of the regular file ``(dev, ino)`` in ``directory`` (not recursive), if any.
 

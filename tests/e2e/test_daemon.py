@@ -37,12 +37,6 @@ def line(n: int, level: str = "ERROR", service: str = "payments") -> str:
 
 
 @pytest.fixture
-def api() -> Iterator[MockAlertsApi]:
-    with MockAlertsApi(tokens=[TOKEN], app_keys=[APP_KEY]) as server:
-        yield server
-
-
-@pytest.fixture
 def agent(tmp_path: Path, api: MockAlertsApi) -> Iterator[Agent]:
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "app.log").write_text(line(0) + "\n" + "old noise\n")

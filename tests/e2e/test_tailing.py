@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.mock_api import MockAlertsApi
-from tests.e2e.harness import APP_KEY, TOKEN, Agent, append
+from tests.e2e.harness import Agent, append
 from tests.e2e.test_daemon import RULES, line, numbers
-
-
-@pytest.fixture
-def api() -> Iterator[MockAlertsApi]:
-    with MockAlertsApi(tokens=[TOKEN], app_keys=[APP_KEY]) as server:
-        yield server
 
 
 @pytest.fixture
